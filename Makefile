@@ -1,0 +1,44 @@
+# Talking Head for Blender: one Makefile for set-up, demo, tests and tools.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
+export MPLBACKEND := Agg
+
+.PHONY: venv demo test test-all test-gpu lint extension bench eval clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; install Python 3.11 or run make PY=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==2.13.0" || $(BIN)/python -m pip install -q "torch>=2.4"
+	$(BIN)/python -m pip install -q -e ".[blender,dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@$(BIN)/talking-head demo $(if $(CLIP),--clip "$(CLIP)") $(if $(AUDIO),--audio "$(AUDIO)") $(if $(OUT),-o "$(OUT)")
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -m gpu $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pyright addon
+
+extension: $(STAMP)
+	$(BIN)/python tools/build_extension.py
+
+bench: $(STAMP)
+	$(BIN)/talking-head bench -o bench.json
+
+eval: $(STAMP)
+	$(BIN)/python benchmarks/eval_all.py
+
+clean:
+	rm -rf dist .cache .pytest_cache

@@ -1,0 +1,1 @@
+"""One module per `talking-head` subcommand; each defines `register(subparsers)`. Discovered by backend.cli."""
