@@ -179,7 +179,7 @@ def basis_order(tracks_basis: list[str], profile_basis: list[str], where: str) -
     if set(tracks_basis) != set(profile_basis) or len(tracks_basis) != len(profile_basis):
         missing = [n for n in profile_basis if n not in tracks_basis][:5]
         extra = [n for n in tracks_basis if n not in profile_basis][:5]
-        raise AddonError(f"The tracks {where} do not match the profile's expression basis "
+        raise AddonError(f"The tracks{' ' + where if where else ''} do not match the profile's expression basis "
                          f"({len(tracks_basis)} vs {len(profile_basis)} names; missing {missing}, "
                          f"unexpected {extra}). Use tracks generated for this profile.")
     index = {name: i for i, name in enumerate(tracks_basis)}
