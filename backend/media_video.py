@@ -188,7 +188,7 @@ def iter_frames(path: str | os.PathLike[str], fps: float | None = None,
     """Yield (index, rgb uint8 [H, W, 3]) at a constant `fps`, upright, at most `max_side` pixels on a side.
 
     Streams: one decoded frame is held at a time. Output frame i shows the source frame nearest to time
-    i / fps (from the first frame). Exactly `count_frames(path, fps)` frames come out: the last frame is
+    i / fps (from the first frame; a tie goes to the earlier frame). Exactly `count_frames(path, fps)` frames come out: the last frame is
     repeated if the stream ends early (a damaged tail), extra source frames are dropped. Every yielded
     array is a fresh, writable array.
     """
@@ -221,8 +221,10 @@ def iter_frames(path: str | os.PathLike[str], fps: float | None = None,
                     t0 = t
                 t = max(t - t0, held_t)  # guard against timestamps running backwards
                 if held is not None:
-                    midpoint = (held_t + t) / 2  # output times before it are nearer the held frame
-                    while index < total and index / rate < midpoint:
+                    # Output times up to the midpoint are nearer the held frame (ties go to it: the
+                    # tolerance keeps float noise from deciding them).
+                    midpoint = (held_t + t) / 2 + 1e-6
+                    while index < total and index / rate <= midpoint:
                         held_rgb = to_rgb(held) if held_rgb is None else held_rgb.copy()
                         yield index, held_rgb
                         index += 1
