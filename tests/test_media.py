@@ -169,6 +169,27 @@ def test_writer_pads_odd_sizes_and_sets_ntsc_rate(tmp_path: Path) -> None:
     assert np.abs(frames[3][1][:47, :65].astype(int) - _pattern(3, 47, 65).astype(int)).mean() < 3.0
 
 
+def test_writer_muxes_stereo_48k_audio_longer_than_video(tmp_path: Path) -> None:
+    left, right = _chirp(1.5, 48000), _sine(500, 1.5, 48000)
+    clip = _write_clip(tmp_path / "st.mp4", n=25, fps=25, size=(32, 32), audio=(np.stack([left, right]), 48000))
+    assert count_frames(clip) == 25  # the video keeps its own length
+    assert audio_duration(clip) == pytest.approx(1.5, abs=0.03)
+    both = load_audio(clip, sr=48000, mono=False)
+    assert both.shape[0] == 2
+    assert _lag_and_corr(both[0], left, max_lag=50)[1] > 0.95
+    assert _lag_and_corr(both[1], right, max_lag=50)[1] > 0.95
+
+
+def test_still_image_reads_as_one_frame(tmp_path: Path) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(_pattern(5, 40, 64), cv2.COLOR_RGB2BGR))
+    path = tmp_path / "photo.bin"
+    path.write_bytes(buf.tobytes())
+    assert sniff(path) == "image"
+    assert count_frames(path, 25) == 1
+    frames = list(iter_frames(path))
+    assert len(frames) == 1 and np.array_equal(frames[0][1], _pattern(5, 40, 64))  # PNG is lossless
+
+
 def test_writer_is_atomic_on_error(tmp_path: Path) -> None:
     target = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError, match="boom"), VideoWriter(target, 25, 32, 32) as vw:
