@@ -19,6 +19,8 @@ from backend.errors import UserError
 from backend.media_perm import make_readable
 from backend.media_sniff import check_file, image_format, open_container, read_head, real_video_streams
 
+_MAX_CODEC_PADDING = 4096  # samples
+
 
 def _audio_stream(container: av.container.InputContainer, path: Path) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
@@ -67,8 +69,11 @@ def load_audio(path: str | os.PathLike[str], sr: int = 16000, mono: bool = True)
     chunks = [c if c.shape[0] == channels else np.repeat(c[:1], channels, axis=0) for c in chunks]
     audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)  # [channels, n]
     if header_s is not None:
-        # AAC/MP3 decoders emit the padding of the last codec frame; the container's duration is the truth.
-        audio = audio[:, :max(1, round(header_s * native_sr))]
+        # AAC/MP3 decoders emit the padding of the last codec frame (at most ~2 codec frames); the container's
+        # duration is the truth then. A larger excess means the header is an estimate (VBR mp3): keep all.
+        excess = audio.shape[1] - round(header_s * native_sr)
+        if 0 < excess <= _MAX_CODEC_PADDING:
+            audio = audio[:, :audio.shape[1] - excess]
     if mono:
         audio = audio.mean(axis=0, keepdims=True)
     if offset_s:

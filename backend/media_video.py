@@ -80,8 +80,9 @@ def _scan(key: tuple[str, int, int]) -> _Scan:
             # No full index (mkv/webm/avi/ts...): demux the stream's packets (cheap next to decoding).
             try:
                 for packet in container.demux(stream):
-                    if packet.pts is not None:
-                        pts.append(packet.pts)
+                    stamp = packet.pts if packet.pts is not None else packet.dts  # AVI often lacks pts
+                    if stamp is not None and packet.size > 0:
+                        pts.append(stamp)
             except av.FFmpegError:
                 truncated = True
         if not pts:

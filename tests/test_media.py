@@ -247,6 +247,30 @@ def test_vfr_clip_becomes_constant_rate(tmp_path: Path) -> None:
     assert n == total
 
 
+@pytest.mark.parametrize(("codec", "fmt", "name"), [
+    ("libvpx-vp9", "webm", "clip.webm"), ("mpeg4", "avi", "clip.avi"), ("libx264", "mov", "clip.mov"),
+    ("libx264", "mpegts", "clip.ts"), ("libx265", "mp4", "hevc.mp4"),  # HEVC: what phones record
+])
+def test_other_containers_and_codecs(tmp_path: Path, codec: str, fmt: str, name: str) -> None:
+    path = tmp_path / name
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        if codec == "libx265":
+            s.options = {"x265-params": "log-level=error"}
+        for i in range(30):
+            f = av.VideoFrame.from_ndarray(_pattern(i, 64, 96), format="rgb24")
+            f.pts = i
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+    assert sniff(path) == "video"
+    info = probe_video(path)
+    assert (info.width, info.height, info.fps, info.is_vfr) == (96, 64, 25.0, False)
+    assert count_frames(path) == 30
+    shown = [_identify(rgb, 30) for _, rgb in iter_frames(path)]
+    assert shown == list(range(30))
+
+
 def test_cfr_mkv_is_not_vfr(tmp_path: Path) -> None:
     # Matroska stores milliseconds: 30 fps becomes 33/34 ms steps, which is still constant rate.
     clip = tmp_path / "cfr.mkv"
