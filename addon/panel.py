@@ -1,0 +1,93 @@
+"""The "Talking Head" sidebar panel in the 3D Viewport (N panel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from . import jobs
+from .client import resolve_python
+from .errors import AddonError
+from .preferences import get_settings
+
+
+def backend_status(context: bpy.types.Context) -> tuple[bool, str]:
+    """A cheap check for the panel (no process is started while drawing)."""
+    settings = get_settings(context)
+    if settings.backend_url:
+        return False, f"URL {settings.backend_url} (service not supported yet)"
+    try:
+        return True, f"Local: {resolve_python(settings.python_path)}"
+    except AddonError as exc:
+        return False, str(exc)
+
+
+class TALKING_HEAD_PT_main(bpy.types.Panel):
+    bl_idname = "TALKING_HEAD_PT_main"
+    bl_label = "Talking Head"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Talking Head"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        props: Any = context.scene.talking_head  # type: ignore[attr-defined]
+        ok, status = backend_status(context)
+        row = layout.row()
+        row.alert = not ok
+        row.label(text=status, icon="CHECKMARK" if ok else "ERROR")
+
+        col = layout.column(align=True)
+        col.prop(props, "clip")
+        col.prop(props, "clip_audio")
+        col.prop(props, "audio")
+        box = layout.box()
+        box.prop(props, "pose_mode")
+        box.prop(props, "smoothing")
+        box.prop(props, "expression_scale")
+        box.prop(props, "start_frame")
+        box.prop(props, "output_dir")
+
+        busy = props.running and jobs.active() is not None
+        col = layout.column(align=True)
+        col.enabled = not busy
+        row = col.row(align=True)
+        row.operator("talking_head.analyze", icon="VIEWZOOM")
+        row.operator("talking_head.generate", icon="PLAY")
+        row = col.row(align=True)
+        row.operator("talking_head.import_tracks", icon="IMPORT")
+        row.operator("talking_head.bake_tracks", icon="KEYINGSET")
+        row = col.row(align=True)
+        row.operator("talking_head.render_photoreal", icon="RENDER_ANIMATION")
+        row.operator_menu_enum("talking_head.export", "format", text="Export", icon="EXPORT")
+
+        if busy:
+            row = layout.row(align=True)
+            row.progress(factor=props.progress, type="BAR", text=props.stage or "working")
+            row.operator("talking_head.cancel", text="", icon="CANCEL")
+        if props.error:
+            box = layout.box()
+            box.alert = True
+            for line in _wrap(props.error):
+                box.label(text=line)
+        elif props.result:
+            layout.label(text=props.result, icon="INFO")
+        if props.profile_dir:
+            layout.label(text=f"Profile: {bpy.path.basename(props.profile_dir.rstrip('/'))}")
+        if props.video_path:
+            layout.label(text=f"Video: {bpy.path.basename(props.video_path)}")
+
+
+def _wrap(text: str, width: int = 48) -> list[str]:
+    lines: list[str] = []
+    for paragraph in text.splitlines():
+        line = ""
+        for word in paragraph.split():
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines.append(line)
+    return lines
