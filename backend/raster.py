@@ -29,16 +29,19 @@ import torch
 
 from backend.raster_shading import (
     sample_texture,
+    sample_texture_t,
     sh_basis,
     shade,
     shade_pixels,
+    shade_pixels_t,
     texture,
     vertex_normals,
 )
 
 __all__ = [
-    "Raster", "RenderResult", "interpolate", "interpolate_pixels", "mask", "project", "rasterize", "render",
-    "sample_texture", "sh_basis", "shade", "shade_pixels", "texture", "vertex_normals",
+    "Raster", "RenderResult", "interpolate", "interpolate_pixels", "interpolate_pixels_t", "mask", "project",
+    "rasterize", "render", "sample_texture", "sample_texture_t", "sh_basis", "shade", "shade_pixels",
+    "shade_pixels_t", "texture", "vertex_normals",
 ]
 
 # Inside test tolerance in barycentric units: a pixel centre lying exactly on an edge shared by two
@@ -65,18 +68,19 @@ def project(verts_cam: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Raster:
-    """Result of `rasterize`. Per-pixel images plus the same data packed over covered pixels only.
+    """Result of `rasterize`. Per-pixel images plus the same data packed over the N covered pixels only.
 
-    `pix` [N] are flat indices into B*H*W (sorted, so frame-major); `pix_bary` [N,3] perspective-correct
-    barycentrics (differentiable w.r.t. the screen coordinates), `pix_tri` [N] triangle ids, `pix_batch` [N]
-    frame ids, `pix_depth` [N] depth (differentiable). Work on the packed form for speed; `to_image` expands.
+    `pix` [N] are flat indices into B*H*W (sorted, so frame-major), `pix_tri` [N] triangle ids,
+    `pix_batch` [N] frame ids, `bary_t` [3,N] perspective-correct barycentrics (channel-first: faster on
+    CPU; `pix_bary` is the [N,3] view) and `pix_depth` [N] depth, both differentiable w.r.t. the screen
+    coordinates. Work on the packed form for speed; `to_image` expands to [B,H,W,C].
     """
 
     tri_id: torch.Tensor
     pix: torch.Tensor
-    pix_bary: torch.Tensor
     pix_tri: torch.Tensor
     pix_batch: torch.Tensor
+    bary_t: torch.Tensor
     pix_depth: torch.Tensor
     height: int
     width: int
@@ -84,6 +88,11 @@ class Raster:
     @property
     def batch(self) -> int:
         return self.tri_id.shape[0]
+
+    @property
+    def pix_bary(self) -> torch.Tensor:
+        """[N,3] barycentrics of the covered pixels."""
+        return self.bary_t.t()
 
     @property
     def bary(self) -> torch.Tensor:
@@ -113,7 +122,7 @@ def rasterize(screen: torch.Tensor, triangles: torch.Tensor, height: int, width:
               cull_back: bool = False, max_pairs: int = 1 << 22) -> Raster:
     """Rasterize screen-space triangles ([B,V,3] from `project`) into a `Raster` of size height x width.
 
-    `max_pairs` bounds the number of (triangle, pixel) candidates held at once (memory ~ 100 B each).
+    `max_pairs` bounds the number of candidate pixels held at once (memory ~ 50 bytes each).
     """
     if screen.dim() == 2:
         screen = screen[None]
@@ -124,27 +133,34 @@ def rasterize(screen: torch.Tensor, triangles: torch.Tensor, height: int, width:
     tri_id = _visibility(screen.detach(), tris, height, width, cull_back, max_pairs)
     flat = tri_id.view(-1)
     pix = torch.nonzero(flat >= 0).squeeze(1)
-    pix_tri = flat[pix]
+    pix_tri = flat.index_select(0, pix)
     hw = height * width
     pix_batch = torch.div(pix, hw, rounding_mode="floor")
     rem = pix - pix_batch * hw
     py = torch.div(rem, width, rounding_mode="floor")
-    px = rem - py * width
-    # Pass 2, differentiable: barycentrics of the winning triangle at each covered pixel centre.
-    corner = (pix_batch * v)[:, None] + tris.index_select(0, pix_tri)     # [N,3] rows of screen.view(B*V,3)
-    sv = screen.reshape(b * v, 3).index_select(0, corner.view(-1)).view(-1, 3, 3)
-    p = torch.stack([px, py], dim=-1).to(screen.dtype) + 0.5
-    e1 = sv[:, 1, :2] - sv[:, 0, :2]
-    e2 = sv[:, 2, :2] - sv[:, 0, :2]
-    d = p - sv[:, 0, :2]
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    l1 = (d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / det
-    l2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / det
-    lam = torch.stack([1 - l1 - l2, l1, l2], dim=-1)
-    w = lam / sv[:, :, 2]                                                  # screen-linear lambda_i / z_i
-    inv_depth = w.sum(-1, keepdim=True)
-    return Raster(tri_id=tri_id, pix=pix, pix_bary=w / inv_depth, pix_tri=pix_tri, pix_batch=pix_batch,
-                  pix_depth=1.0 / inv_depth[:, 0], height=height, width=width)
+    px = (rem - py * width).to(screen.dtype) + 0.5
+    py = py.to(screen.dtype) + 0.5
+    # Pass 2, differentiable: barycentrics of the winning triangle at each covered pixel centre, on 1-D
+    # coordinate arrays (gathers and arithmetic on contiguous vectors are several times faster on CPU).
+    corner = _corners(tris, pix_tri, pix_batch, v)                          # [3N] rows of screen.view(B*V,3)
+    sx, sy, sz = (c.index_select(0, corner).view(3, -1) for c in screen.reshape(b * v, 3).t().unbind(0))
+    e1x, e1y, e2x, e2y = sx[1] - sx[0], sy[1] - sy[0], sx[2] - sx[0], sy[2] - sy[0]
+    dx, dy = px - sx[0], py - sy[0]
+    inv_det = 1.0 / (e1x * e2y - e1y * e2x)
+    l1 = (dx * e2y - dy * e2x) * inv_det
+    l2 = (e1x * dy - e1y * dx) * inv_det
+    w = torch.stack([1 - l1 - l2, l1, l2]) / sz                             # screen-linear lambda_i / z_i
+    inv_depth = w.sum(0)
+    return Raster(tri_id=tri_id, pix=pix, pix_tri=pix_tri, pix_batch=pix_batch, bary_t=w / inv_depth,
+                  pix_depth=1.0 / inv_depth, height=height, width=width)
+
+
+def _corners(tris: torch.Tensor, pix_tri: torch.Tensor, pix_batch: torch.Tensor | None, v: int) -> torch.Tensor:
+    """Flat [3N] vertex rows (corner-major) of each covered pixel's triangle; offset per frame when batched."""
+    corner = tris.t().contiguous().index_select(1, pix_tri)
+    if pix_batch is not None:
+        corner = corner + pix_batch * v
+    return corner.view(-1)
 
 
 def _visibility(s: torch.Tensor, tris: torch.Tensor, height: int, width: int, cull_back: bool,
@@ -213,7 +229,7 @@ def _expand(count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     total = int(count.sum())
     start = torch.cumsum(count, 0) - count
     seg = torch.repeat_interleave(torch.arange(count.shape[0], device=count.device), count, output_size=total)
-    return seg, torch.arange(total, device=count.device) - start[seg]
+    return seg, torch.arange(total, device=count.device) - start.index_select(0, seg)
 
 
 def _scatter_chunk(zbuf: torch.Tensor, ints: torch.Tensor, floats: torch.Tensor, width: int) -> None:
@@ -224,7 +240,7 @@ def _scatter_chunk(zbuf: torch.Tensor, ints: torch.Tensor, floats: torch.Tensor,
     rows -> the pixels of their span, which need no inside test.
     """
     seg, row_off = _expand(ints[:, 2])
-    ir, fr = ints[seg], floats[seg]                                        # per row
+    ir, fr = ints.index_select(0, seg), floats.index_select(0, seg)                                      # per row
     py = ir[:, 1] + row_off
     dy = py.to(fr.dtype) + 0.5 - fr[:, 1]
     # Constraints alpha*dx + beta >= 0 for l1, l2 and l0 = 1 - l1 - l2 at this row.
@@ -241,13 +257,13 @@ def _scatter_chunk(zbuf: torch.Tensor, ints: torch.Tensor, floats: torch.Tensor,
     keep = torch.nonzero(n > 0).squeeze(1)
     if keep.numel() == 0:
         return
-    n, c0, py, dy, ir, fr = n[keep], c0[keep], py[keep], dy[keep], ir[keep], fr[keep]
+    n, c0, py, dy, ir, fr = (t.index_select(0, keep) for t in (n, c0, py, dy, ir, fr))
     dx = c0.to(fr.dtype) + 0.5 - fr[:, 0]
     # Inverse depth is affine in screen space: its value at the span start and its x slope.
     rows_i = torch.stack([ir[:, 0] + py * width + c0, ir[:, 5]], dim=-1)
     rows_f = torch.stack([fr[:, 6] + fr[:, 7] * dx + fr[:, 8] * dy, fr[:, 7]], dim=-1)
     seg, off = _expand(n)
-    pi, pf = rows_i[seg], rows_f[seg]
+    pi, pf = rows_i.index_select(0, seg), rows_f.index_select(0, seg)
     inv_z = (pf[:, 0] + pf[:, 1] * off.to(pf.dtype)).float().clamp_min(1e-30)
     # Positive float32 bit patterns sort like the values: nearest = largest 1/z wins, then the larger id.
     key = (inv_z.view(torch.int32).long() << 32) | pi[:, 1]
@@ -256,14 +272,18 @@ def _scatter_chunk(zbuf: torch.Tensor, ints: torch.Tensor, floats: torch.Tensor,
 
 def interpolate_pixels(attr: torch.Tensor, raster: Raster, triangles: torch.Tensor) -> torch.Tensor:
     """Vertex attributes [V,C] or [B,V,C] -> values at the covered pixels [N,C] (packed, see `Raster`)."""
+    return interpolate_pixels_t(attr, raster, triangles).t()
+
+
+def interpolate_pixels_t(attr: torch.Tensor, raster: Raster, triangles: torch.Tensor) -> torch.Tensor:
+    """`interpolate_pixels`, channel-first: [C,N]."""
     tris = torch.as_tensor(triangles, device=attr.device).long()
-    corner = tris.index_select(0, raster.pix_tri)                          # [N,3]
-    if attr.dim() == 3:
-        corner = corner + (raster.pix_batch * attr.shape[1])[:, None]
+    batched = attr.dim() == 3
     c = attr.shape[-1]
-    vals = attr.reshape(-1, c).index_select(0, corner.view(-1)).view(-1, 3, c)
-    w = raster.pix_bary.to(vals.dtype)
-    return w[:, 0:1] * vals[:, 0] + w[:, 1:2] * vals[:, 1] + w[:, 2:3] * vals[:, 2]
+    corner = _corners(tris, raster.pix_tri, raster.pix_batch if batched else None, attr.shape[-2])
+    vals = attr.reshape(-1, c).t().contiguous().index_select(1, corner).view(c, 3, -1)
+    w = raster.bary_t.to(vals.dtype)
+    return vals[:, 0] * w[0] + vals[:, 1] * w[1] + vals[:, 2] * w[2]
 
 
 def interpolate(attr: torch.Tensor, raster: Raster, triangles: torch.Tensor) -> torch.Tensor:
@@ -273,7 +293,7 @@ def interpolate(attr: torch.Tensor, raster: Raster, triangles: torch.Tensor) -> 
 
 def mask(raster: Raster) -> torch.Tensor:
     """[B,H,W,1] float coverage (1 where a triangle is visible)."""
-    return (raster.tri_id >= 0).unsqueeze(-1).to(raster.pix_bary.dtype)
+    return (raster.tri_id >= 0).unsqueeze(-1).to(raster.bary_t.dtype)
 
 
 @dataclass
@@ -301,10 +321,11 @@ def render(verts_cam: torch.Tensor, triangles: torch.Tensor, uvs: torch.Tensor, 
     uvs = uvs.to(verts_cam.dtype)
     if uvs.dim() == 2:
         uvs = uvs.expand(verts_cam.shape[0], -1, -1)
-    # Normals and UVs in one gather.
-    attrs = interpolate_pixels(torch.cat([vertex_normals(verts_cam, triangles), uvs], dim=-1), r, triangles)
-    normals = torch.nn.functional.normalize(attrs[:, :3], dim=-1, eps=1e-12)
+    # Normals and UVs in one gather; everything below is channel-first [C,N] on the covered pixels.
+    attrs = interpolate_pixels_t(torch.cat([vertex_normals(verts_cam, triangles), uvs], dim=-1), r, triangles)
+    nx, ny, nz = attrs[0], attrs[1], attrs[2]
+    normals = attrs[:3] / (nx * nx + ny * ny + nz * nz).clamp_min(1e-24).sqrt()  # row-wise: fast
     counts = r.frame_counts()
-    albedo = sample_texture(tex.to(verts_cam.dtype), attrs[:, 3:5], counts)
-    color = shade_pixels(albedo, normals, sh.to(verts_cam.dtype), r.pix_batch, counts)
-    return RenderResult(image=r.to_image(color, background), mask=mask(r), raster=r)
+    albedo = sample_texture_t(tex.to(verts_cam.dtype), attrs[3:5], counts)
+    color = shade_pixels_t(albedo, normals, sh.to(verts_cam.dtype), counts)
+    return RenderResult(image=r.to_image(color.t(), background), mask=mask(r), raster=r)

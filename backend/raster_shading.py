@@ -38,14 +38,14 @@ LAMBERT_BAND = (1.0, 2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0, 0.25, 0.25, 0.25, 0.25, 0.
 UNIFORM_WHITE = (math.sqrt(4.0 * math.pi),) + (0.0,) * 8
 
 
+def _sh_terms(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> list[torch.Tensor]:
+    return [torch.full_like(x, C0), C1 * y, C1 * z, C1 * x,
+            C2 * x * y, C2 * y * z, C20 * (3.0 * z * z - 1.0), C2 * x * z, C22 * (x * x - y * y)]
+
+
 def sh_basis(normals: torch.Tensor) -> torch.Tensor:
     """Real second-order SH basis (order and constants in the module docstring): [...,3] -> [...,9]."""
-    x, y, z = normals.unbind(-1)
-    return torch.stack([
-        torch.full_like(x, C0),
-        C1 * y, C1 * z, C1 * x,
-        C2 * x * y, C2 * y * z, C20 * (3.0 * z * z - 1.0), C2 * x * z, C22 * (x * x - y * y),
-    ], dim=-1)
+    return torch.stack(_sh_terms(*normals.unbind(-1)), dim=-1)
 
 
 def _lambert(sh: torch.Tensor) -> torch.Tensor:
@@ -64,17 +64,24 @@ def shade(albedo: torch.Tensor, normals: torch.Tensor, sh: torch.Tensor) -> torc
 
 def shade_pixels(albedo: torch.Tensor, normals: torch.Tensor, sh: torch.Tensor, batch: torch.Tensor,
                  counts: list[int] | None = None) -> torch.Tensor:
-    """`shade` on packed pixels: albedo [N,C], normals [N,3], frame ids `batch` [N] (sorted), sh [9,C] or
-    [B,9,C]. `counts` (pixels per frame) saves a sync when the caller has it."""
-    basis = sh_basis(normals)
+    """`shade` on packed pixels: albedo [N,C], unit normals [N,3], frame ids `batch` [N] (sorted), sh [9,C]
+    or [B,9,C]. `counts` (pixels per frame, as `Raster.frame_counts()`) saves a sync when known."""
+    if counts is None and sh.dim() == 3:
+        counts = torch.bincount(batch, minlength=sh.shape[0]).tolist()
+    return shade_pixels_t(albedo.t(), normals.t(), sh, counts).t()
+
+
+def shade_pixels_t(albedo: torch.Tensor, normals: torch.Tensor, sh: torch.Tensor,
+                   counts: list[int] | None = None) -> torch.Tensor:
+    """`shade_pixels`, channel-first: albedo [C,N], normals [3,N] -> [C,N]; `counts` needed for [B,9,C] sh."""
+    basis = torch.stack(_sh_terms(*normals.unbind(0)), dim=0)              # [9,N]
     lit = _lambert(sh)
     if lit.dim() == 2:
-        return albedo * (basis @ lit)
-    if counts is None:
-        counts = torch.bincount(batch, minlength=lit.shape[0]).tolist()
-    # Pixels are frame-major: one small matmul per frame beats gathering [N,9,C] coefficients.
-    parts = torch.split(basis, counts)
-    irr = torch.cat([part @ lit[i] for i, part in enumerate(parts)], dim=0)
+        return albedo * (lit.t() @ basis)
+    if counts is None or len(counts) != lit.shape[0]:
+        raise ValueError("shade_pixels_t: per-frame sh needs `counts` (pixels per frame)")
+    # Pixels are frame-major: one small matmul per frame.
+    irr = torch.cat([lit[i].t() @ part for i, part in enumerate(torch.split(basis, counts, dim=1))], dim=1)
     return albedo * irr
 
 
@@ -106,14 +113,19 @@ def texture(tex: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 def sample_texture(tex: torch.Tensor, uv: torch.Tensor, counts: list[int] | None = None) -> torch.Tensor:
     """`texture` for packed samples uv [N,2] -> [N,C]. With one texture per frame (tex [B,...]), the
     samples are frame-major and `counts` [B] says how many belong to each frame."""
+    return sample_texture_t(tex, uv.t(), counts).t()
+
+
+def sample_texture_t(tex: torch.Tensor, uv: torch.Tensor, counts: list[int] | None = None) -> torch.Tensor:
+    """`sample_texture`, channel-first: uv [2,N] -> [C,N]."""
     c = tex.shape[1]
-    grid = _grid(uv)
+    grid = torch.stack([2.0 * uv[0] - 1.0, 1.0 - 2.0 * uv[1]], dim=-1)    # [N,2]
     if tex.shape[0] == 1:
-        return _sample(tex, grid.view(1, 1, -1, 2)).view(c, -1).t()
+        return _sample(tex, grid.view(1, 1, -1, 2)).view(c, -1)
     if counts is None or len(counts) != tex.shape[0]:
         raise ValueError("sample_texture: one texture per frame needs `counts` (samples per frame)")
     parts = torch.split(grid, counts)
-    return torch.cat([_sample(tex[i:i + 1], g.view(1, 1, -1, 2)).view(c, -1).t() for i, g in enumerate(parts)])
+    return torch.cat([_sample(tex[i:i + 1], g.view(1, 1, -1, 2)).view(c, -1) for i, g in enumerate(parts)], 1)
 
 
 def vertex_normals(verts: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
