@@ -32,7 +32,7 @@ SENSOR_WIDTH_MM = 36.0
 SLIDER_RANGE = 10.0  # coefficients are ~unit variance; leave room for exaggeration
 AUDIO_STRIP = "TH_audio"
 LINEAR = 1  # FCurve keyframe interpolation enum value of 'LINEAR' (for foreach_set)
-HAS_SLOTS = "fcurve_ensure_for_datablock" in bpy.types.Action.bl_rna.functions  # Blender 4.4+
+HAS_SLOTS = "fcurve_ensure_for_datablock" in getattr(bpy.types.Action.bl_rna, "functions", ())  # 4.4+
 
 POSE_PATHS = (("rotation_euler", 0), ("rotation_euler", 1), ("rotation_euler", 2),
               ("location", 0), ("location", 1), ("location", 2))
@@ -197,9 +197,8 @@ def _assign_new_action(datablock: Any, name: str, created: list[Any]) -> bpy.typ
     action = bpy.data.actions.new(name)
     created.append(action)
     action.use_fake_user = True  # earlier takes survive save/reload while not assigned
-    if datablock.animation_data is None:
-        datablock.animation_data_create()
-    datablock.animation_data.action = action
+    anim = datablock.animation_data or datablock.animation_data_create()
+    anim.action = action
     return action
 
 

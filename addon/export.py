@@ -19,6 +19,8 @@ from .errors import AddonError
 def _selected(context: bpy.types.Context, objects: list[bpy.types.Object]) -> Iterator[None]:
     """Select exactly `objects` for the exporter, then restore the user's selection and active object."""
     layer = context.view_layer
+    if layer is None:
+        raise AddonError("No active view layer to select the face in.")
     before = [o for o in layer.objects if o.select_get()]
     active = layer.objects.active
     for o in before:
@@ -38,6 +40,8 @@ def _selected(context: bpy.types.Context, objects: list[bpy.types.Object]) -> It
 
 def export_rig(context: bpy.types.Context, rig: Rig, fmt: str, path: str) -> str:
     scene = context.scene
+    if scene is None:
+        raise AddonError("No active scene.")
     objects = [rig.root, rig.head, rig.face]
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
@@ -63,7 +67,7 @@ def export_rig(context: bpy.types.Context, rig: Rig, fmt: str, path: str) -> str
                     normals=True, as_background_job=False, evaluation_mode="RENDER")
             else:
                 raise AddonError(f"Unknown export format {fmt!r}; use GLB, FBX or ABC.")
-        if "FINISHED" not in result or not os.path.isfile(tmp):
+        if not result or "FINISHED" not in result or not os.path.isfile(tmp):
             raise AddonError(f"Blender's {fmt} exporter did not write {path}; see the console for its messages.")
         os.replace(tmp, path)
     finally:

@@ -1,3 +1,4 @@
+# pyright: reportInvalidTypeForm=false
 """Operators (`bpy.ops.talking_head.*`): analyze, generate, import_tracks, bake_tracks, render_photoreal,
 export, cancel.
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
@@ -24,11 +25,20 @@ from .formats import load_tracks, save_tracks
 from .preferences import get_settings, profiles_dir
 from .profile import load_profile
 
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
+
 _ANALYZE_HASH_CHUNK = 1 << 20
 
 
+def _scene(context: bpy.types.Context) -> bpy.types.Scene:
+    if context.scene is None:
+        raise AddonError("No active scene.")
+    return context.scene
+
+
 def _props(context: bpy.types.Context) -> Any:
-    return context.scene.talking_head  # type: ignore[attr-defined]
+    return _scene(context).talking_head  # type: ignore[attr-defined]
 
 
 def _abspath(path: str) -> str:
@@ -93,18 +103,18 @@ def _take_note(result: animation.TakeResult) -> str:
 class _Reporting:
     """Turns AddonError into an ERROR report and CANCELLED, and runs pipelines blocking or timer-polled."""
 
-    def fail(self, context: bpy.types.Context, message: str) -> set[str]:
+    def fail(self, context: bpy.types.Context, message: str) -> set[OperatorReturnItems]:
         _props(context).error = message
         self.report({"ERROR"}, message)  # type: ignore[attr-defined]
         return {"CANCELLED"}
 
     def launch(self, context: bpy.types.Context, title: str, steps: list[jobs.Step], *, needs_backend: bool,
-               blocking: bool = False) -> set[str]:
+               blocking: bool = False) -> set[OperatorReturnItems]:
         settings = get_settings(context)
         backend = make_backend(settings.python_path, settings.backend_url, settings.token) if needs_backend else None
         props = _props(context)
         props.error, props.result = "", ""
-        pipeline = jobs.Pipeline(title=title, backend=backend, steps=steps, scene_name=context.scene.name)
+        pipeline = jobs.Pipeline(title=title, backend=backend, steps=steps, scene_name=_scene(context).name)
         blocking = blocking or bool(bpy.app.background)
         jobs.start(pipeline, blocking=blocking)
         if not blocking:
@@ -131,7 +141,7 @@ class TALKING_HEAD_OT_analyze(_Reporting, bpy.types.Operator):
     clip_audio: StringProperty(name="Clip speech", subtype="FILE_PATH", options={"SKIP_SAVE"})
     wait: _WAIT
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         props = _props(context)
         try:
             clip = _existing_file(self.clip or props.clip, "target clip")
@@ -139,7 +149,7 @@ class TALKING_HEAD_OT_analyze(_Reporting, bpy.types.Operator):
             speech = _existing_file(speech, "clip speech file") if speech else ""
             out = profile_dir_for(context, clip, speech)
             args = ["analyze", clip, "-o", out] + (["--audio", speech] if speech else [])
-            scene_name = context.scene.name
+            scene_name = _scene(context).name
 
             def remember() -> str:
                 bpy.data.scenes[scene_name].talking_head.profile_dir = out  # type: ignore[attr-defined]
@@ -166,7 +176,7 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
                              description="-1: the panel's start frame")
     wait: _WAIT
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         props = _props(context)
         try:
             audio = _existing_file(self.audio or props.audio, "audio file")
@@ -189,7 +199,7 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
                 "animate", profile, audio, "-o", tracks, "--pose", props.pose_mode,
                 "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}"]))
             start = self.start_frame if self.start_frame >= 0 else props.start_frame
-            scene_name = context.scene.name
+            scene_name = _scene(context).name
 
             def finish() -> str:
                 return _take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio, start))
@@ -214,7 +224,7 @@ class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
                           description="Sound strip (empty: the profile's audio for its own tracks)")
     start_frame: IntProperty(name="Start frame", default=-1, options={"SKIP_SAVE"})
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         props = _props(context)
         try:
             profile = _abspath(self.profile or props.profile_dir)
@@ -224,7 +234,7 @@ class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
             tracks = _existing_file(tracks, "tracks file")
             audio = _existing_file(self.audio, "audio file") if self.audio else None
             start = self.start_frame if self.start_frame >= 0 else props.start_frame
-            result = import_files(context.scene, profile, tracks, audio, start)
+            result = import_files(_scene(context), profile, tracks, audio, start)
         except AddonError as exc:
             return self.fail(context, str(exc))
         props.error, props.result = "", _take_note(result)
@@ -233,7 +243,7 @@ class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
 
 
 def _rig(context: bpy.types.Context) -> animation.Rig:
-    rig = animation.find_rig(context.scene, hint=context.active_object)
+    rig = animation.find_rig(_scene(context), hint=context.active_object)
     if rig is None:
         raise AddonError("No Talking Head face in this scene. Generate or Import Tracks first.")
     return rig
@@ -258,7 +268,7 @@ class TALKING_HEAD_OT_bake_tracks(_Reporting, bpy.types.Operator):
     filepath: StringProperty(name="Tracks", subtype="FILE_PATH", options={"SKIP_SAVE"},
                              description="Output tracks.json (empty: the output folder)")
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         try:
             _, path = bake_to_file(context, self.filepath)
         except AddonError as exc:
@@ -279,7 +289,7 @@ class TALKING_HEAD_OT_render_photoreal(_Reporting, bpy.types.Operator):
                              description="Output .mp4 (empty: the output folder)")
     wait: _WAIT
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         props = _props(context)
         try:
             rig, tracks = bake_to_file(context)
@@ -291,7 +301,7 @@ class TALKING_HEAD_OT_render_photoreal(_Reporting, bpy.types.Operator):
                 raise AddonError(f"The face's profile folder is gone: {profile}. Re-run Analyze.")
             take = int(rig.head.get("th_take", 0))
             out = _abspath(self.filepath) or os.path.join(output_dir(context), f"render_take_{take:03d}.mp4")
-            scene_name = context.scene.name
+            scene_name = _scene(context).name
 
             def remember() -> str:
                 bpy.data.scenes[scene_name].talking_head.video_path = out  # type: ignore[attr-defined]
@@ -320,7 +330,7 @@ class TALKING_HEAD_OT_export(_Reporting, bpy.types.Operator):
     filepath: StringProperty(name="File", subtype="FILE_PATH", options={"SKIP_SAVE"},
                              description="Output file (empty: the output folder)")
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         from .export import export_rig
 
         try:
@@ -345,7 +355,7 @@ class TALKING_HEAD_OT_cancel(bpy.types.Operator):
     bl_idname = "talking_head.cancel"
     bl_label = "Cancel"
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         if jobs.cancel():
             self.report({"WARNING"}, "Cancelled")
             return {"FINISHED"}

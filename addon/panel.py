@@ -32,6 +32,8 @@ class TALKING_HEAD_PT_main(bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         props: Any = context.scene.talking_head  # type: ignore[attr-defined]
         ok, status = backend_status(context)
         row = layout.row()

@@ -1,3 +1,4 @@
+# pyright: reportInvalidTypeForm=false
 """Add-on preferences: where the backend is and how to start it."""
 
 from __future__ import annotations

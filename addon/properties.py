@@ -1,3 +1,4 @@
+# pyright: reportInvalidTypeForm=false
 """Per-scene settings and job state shown in the panel (`scene.talking_head`)."""
 
 from __future__ import annotations
