@@ -1,26 +1,35 @@
 """Talking Head for Blender: the add-on package (stdlib + bpy (+ Blender's numpy) only; never the backend).
 
 `register()` / `unregister()` are re-exported by the repository root's `__init__.py`, which is what Blender
-loads when the repository is built as an extension (see blender_manifest.toml).
+loads when the repository is built as an extension (see blender_manifest.toml). bpy is imported only inside
+them, so the pure modules (formats, track_math, profile, client) import and test without Blender.
 """
 
 from __future__ import annotations
 
-import bpy
 
-from . import jobs, operators, panel, preferences, properties
+def _classes() -> tuple[type, ...]:
+    from . import operators, panel, preferences
 
-_CLASSES = (preferences.TalkingHeadPreferences, *operators.CLASSES, panel.TALKING_HEAD_PT_main)
+    return (preferences.TalkingHeadPreferences, *operators.CLASSES, panel.TALKING_HEAD_PT_main)
 
 
 def register() -> None:
+    import bpy
+
+    from . import properties
+
     properties.register()
-    for cls in _CLASSES:
+    for cls in _classes():
         bpy.utils.register_class(cls)
 
 
 def unregister() -> None:
+    import bpy
+
+    from . import jobs, properties
+
     jobs.shutdown()  # kill a running backend process and remove the timer (bpy hangs at exit otherwise)
-    for cls in reversed(_CLASSES):
+    for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)
     properties.unregister()
