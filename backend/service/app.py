@@ -1,0 +1,266 @@
+"""The HTTP API (FastAPI), versioned under /api/v1; the OpenAPI spec is at /api/v1/openapi.json.
+
+Status reads come from the job store's memory (async handlers, no disk, no thread hop) so polling stays
+fast while a job runs; uploads stream to disk in the event loop; heavy work runs in worker child processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
+
+from backend import __version__
+from backend.errors import UserError
+from backend.profile import read_manifest
+from backend.service import jobs
+from backend.service.jobstore import QUEUED, RUNNING, SUCCEEDED, JobStore
+from backend.service.security import AccessMiddleware
+from backend.service.uploads import receive_upload
+from backend.service.worker import Worker, detect_devices, device_name
+
+API_VERSION = 1
+API_PREFIX = f"/api/v{API_VERSION}"
+DEFAULT_MAX_UPLOAD = 2 << 30
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass
+class ServiceConfig:
+    data_dir: Path
+    token: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    devices: list[str] = field(default_factory=list)  # empty: detect (every GPU, else the CPU)
+
+
+class Health(BaseModel):
+    service: str
+    version: str
+    api_version: int
+    device: str
+    devices: list[str]
+    queue_length: int
+    running: int
+    jobs: dict[str, int]
+    job_kinds: dict[str, bool]
+    max_upload_bytes: int
+
+
+class UploadInfo(BaseModel):
+    id: str
+    name: str
+    kind: str
+    size: int
+    sha256: str
+    created: float
+
+
+class JobStatus(BaseModel):
+    id: str
+    kind: str
+    state: str
+    stage: str
+    progress: float
+    eta_s: float | None
+    queue_position: int | None
+    error: str | None
+    log_tail: list[str]
+    done_steps: list[str]
+    result: dict[str, Any]
+    params: dict[str, Any]
+    attempts: int
+    device: str | None
+    created: float
+    started: float | None
+    finished: float | None
+
+
+class ProfileInfo(BaseModel):
+    id: str
+    manifest: dict[str, Any]
+    files: list[str]
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    store = JobStore(config.data_dir)
+    devices = config.devices or detect_devices()
+    workers: list[Worker] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for note in store.recover():
+            print(f"recovered job {note}", flush=True)
+        workers.extend(Worker(store, d) for d in devices)
+        for w in workers:
+            w.start()
+        yield
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.join(timeout=10)
+        store.close()
+
+    app = FastAPI(title="Talking Head backend", version=__version__, lifespan=lifespan,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
+                  description="Jobs for the Talking Head Blender add-on: upload a clip and speech, analyze, "
+                              "animate, render, poll status, cancel, download results. See docs/service.md.")
+    app.state.store = store
+    app.state.workers = workers
+    api = APIRouter(prefix=API_PREFIX)
+
+    def job_or_404(job_id: str) -> dict[str, Any]:
+        status = store.public(job_id) if JOB_ID.match(job_id) else None
+        if status is None:
+            raise HTTPException(404, f"no job {job_id!r} on this server")
+        return status
+
+    def upload_of(upload_id: str, role: str, kinds: tuple[str, ...]) -> Path:
+        upload = store.get_upload(upload_id) if JOB_ID.match(upload_id) else None
+        if upload is None:
+            raise HTTPException(422, f"{role}: no upload {upload_id!r} on this server (upload it first)")
+        if upload.kind not in kinds:
+            raise HTTPException(422, f"{role}: upload '{upload.name}' is {upload.kind}, but {role} must be "
+                                     f"{' or '.join(kinds)}")
+        return store.upload_path(upload.id)
+
+    def profile_or_404(profile_id: str, status: int = 404) -> Path:
+        path = store.profile_dir(profile_id) if jobs.PROFILE_ID.match(profile_id) else None
+        if path is None or read_manifest(path) is None:
+            raise HTTPException(status, f"no profile {profile_id!r} on this server (run an analyze job first)")
+        return path
+
+    @api.get("/health", response_model=Health, summary="version, device, queue length, available job kinds")
+    async def health() -> dict[str, Any]:
+        counts = store.counts()
+        return {"service": "talking-head", "version": __version__, "api_version": API_VERSION,
+                "device": ", ".join(device_name(d) for d in devices), "devices": devices,
+                "queue_length": counts[QUEUED], "running": counts[RUNNING], "jobs": counts,
+                "job_kinds": {k: all(jobs.stage_available(s) for s in steps) for k, steps in jobs.KIND_STEPS.items()},
+                "max_upload_bytes": config.max_upload_bytes}
+
+    @api.post("/uploads", status_code=201, response_model=UploadInfo,
+              summary="upload one file (the raw bytes as the body); returns its id and sniffed kind",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+              responses={413: {"description": "larger than the server's limit"},
+                         415: {"description": "not a video, audio, image or tracks file"}})
+    async def upload(request: Request,
+                     name: Annotated[str | None, Query(max_length=1024, description="file name (label only)")] = None,
+                     ) -> dict[str, Any]:
+        up = await receive_upload(request, store, name, config.max_upload_bytes)
+        return up.public()
+
+    @api.get("/uploads/{upload_id}", response_model=UploadInfo)
+    async def get_upload(upload_id: str) -> dict[str, Any]:
+        up = store.get_upload(upload_id) if JOB_ID.match(upload_id) else None
+        if up is None:
+            raise HTTPException(404, f"no upload {upload_id!r} on this server")
+        return up.public()
+
+    @api.post("/jobs", status_code=202, response_model=JobStatus, summary="queue an analyze/animate/render/generate job",
+              responses={501: {"description": "this backend does not have a stage the job needs yet"}})
+    async def submit(req: Annotated[jobs.JobRequest, Body()]) -> dict[str, Any]:
+        for step in jobs.KIND_STEPS[req.kind]:
+            if not jobs.stage_available(step):
+                raise HTTPException(501, f"this backend (version {__version__}) has no '{step}' stage yet, so it "
+                                         f"cannot run {req.kind} jobs; update the backend")
+        params = req.model_dump(exclude={"kind"})
+        inputs: dict[str, Path] = {}
+        if isinstance(req, (jobs.AnalyzeRequest, jobs.GenerateRequest)):
+            inputs["clip"] = upload_of(req.clip, "clip", ("video",))
+            params["clip_sha256"] = store.get_upload(req.clip).sha256  # type: ignore[union-attr]
+            clip_audio = req.audio if isinstance(req, jobs.AnalyzeRequest) else req.clip_audio
+            if clip_audio:
+                inputs["clip_audio"] = upload_of(clip_audio, "clip audio", ("audio", "video"))
+                params["audio_sha256"] = store.get_upload(clip_audio).sha256  # type: ignore[union-attr]
+        if isinstance(req, (jobs.AnimateRequest, jobs.RenderRequest)):
+            profile_or_404(req.profile, 422)
+        if isinstance(req, (jobs.AnimateRequest, jobs.RenderRequest, jobs.GenerateRequest)):
+            inputs["audio"] = upload_of(req.audio, "audio", ("audio", "video"))
+        if isinstance(req, jobs.RenderRequest):
+            if (req.tracks is None) == (req.tracks_job is None):
+                raise HTTPException(422, "render needs exactly one of 'tracks' (an upload) or 'tracks_job'")
+            if req.tracks is not None:
+                inputs["tracks"] = upload_of(req.tracks, "tracks", ("tracks",))
+            else:
+                source = job_or_404(str(req.tracks_job))
+                if source["state"] != SUCCEEDED or "tracks.json" not in source["result"].get("files", []):
+                    raise HTTPException(422, f"job {req.tracks_job} has no finished tracks.json to render")
+                inputs["tracks"] = store.job_dir(source["id"]) / "out" / "tracks.json"
+        job = store.create_job(req.kind, params, inputs)
+        return store.public(job.id)  # type: ignore[return-value]
+
+    @api.get("/jobs", response_model=list[JobStatus], summary="recent jobs, newest first")
+    async def list_jobs(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        return store.list_public(limit)
+
+    @api.get("/jobs/{job_id}", response_model=JobStatus, summary="state, stage, progress 0-1, ETA, log tail, error")
+    async def status(job_id: str) -> dict[str, Any]:
+        return job_or_404(job_id)
+
+    @api.post("/jobs/{job_id}/cancel", response_model=JobStatus,
+              summary="cancel: a queued job at once, a running one within seconds (its step is killed)")
+    async def cancel(job_id: str) -> dict[str, Any]:
+        job_or_404(job_id)
+        if store.request_cancel(job_id) == RUNNING:
+            for w in workers:
+                w.cancel(job_id)
+        return job_or_404(job_id)
+
+    def job_file(job_id: str, name: str) -> FileResponse:
+        status = job_or_404(job_id)
+        if status["state"] != SUCCEEDED:
+            raise HTTPException(409, f"job {job_id} is {status['state']}, it has no result yet")
+        # The name must be one the server itself listed for this job: nothing else is ever opened.
+        if name not in status["result"].get("files", []) or not SAFE_NAME.match(name):
+            raise HTTPException(404, f"job {job_id} has no result file {name!r}")
+        return FileResponse(store.job_dir(job_id) / "out" / name, filename=name)
+
+    @api.get("/jobs/{job_id}/result", summary="the job's main result file (tracks.json or video.mp4)",
+             responses={200: {"content": {"application/octet-stream": {}}}})
+    async def result(job_id: str) -> Any:
+        status = job_or_404(job_id)
+        primary = jobs.PRIMARY_RESULT.get(status["kind"])
+        if primary is None:
+            if status["state"] == SUCCEEDED:
+                return JSONResponse(status["result"])  # analyze: the profile id (files via /profiles)
+            raise HTTPException(409, f"job {job_id} is {status['state']}, it has no result yet")
+        return job_file(job_id, primary)
+
+    @api.get("/jobs/{job_id}/files/{name}", summary="one result file of a finished job",
+             responses={200: {"content": {"application/octet-stream": {}}}})
+    async def result_file(job_id: str, name: str) -> FileResponse:
+        return job_file(job_id, name)
+
+    @api.get("/profiles/{profile_id}", response_model=ProfileInfo, summary="a profile's manifest and files")
+    async def profile(profile_id: str) -> dict[str, Any]:
+        path = profile_or_404(profile_id)
+        files = sorted(f.name for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
+        return {"id": profile_id, "manifest": read_manifest(path) or {}, "files": files}
+
+    @api.get("/profiles/{profile_id}/files/{name}", summary="one file of a profile (names from GET /profiles/{id})",
+             responses={200: {"content": {"application/octet-stream": {}}}})
+    async def profile_file(profile_id: str, name: str) -> FileResponse:
+        path = profile_or_404(profile_id)
+        listed = {f.name for f in path.iterdir() if f.is_file() and not f.name.startswith(".")}
+        if name not in listed or not SAFE_NAME.match(name):
+            raise HTTPException(404, f"profile {profile_id} has no file {name!r}")
+        return FileResponse(path / name, filename=name)
+
+    app.include_router(api)
+
+    @app.exception_handler(UserError)
+    async def user_error(_request: Request, exc: UserError) -> JSONResponse:
+        return JSONResponse({"detail": exc.args[0], "hint": exc.hint}, status_code=422)
+
+    app.add_middleware(AccessMiddleware, token=config.token)
+    return app
+
