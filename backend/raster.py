@@ -119,7 +119,7 @@ class Raster:
 
 
 def rasterize(screen: torch.Tensor, triangles: torch.Tensor, height: int, width: int, *,
-              cull_back: bool = False, max_pairs: int = 1 << 22) -> Raster:
+              cull_back: bool = False, max_pairs: int = 1 << 20) -> Raster:
     """Rasterize screen-space triangles ([B,V,3] from `project`) into a `Raster` of size height x width.
 
     `max_pairs` bounds the number of candidate pixels held at once (memory ~ 50 bytes each).

@@ -7,12 +7,14 @@ file is present, else a procedural cap with the same size. Each case renders a b
 different head poses through `backend.raster.render` (project, rasterize, interpolate normals and UVs,
 texture, SH shading); "fwd+bwd" also back-propagates an L1 loss to vertices, texture and lighting, like the
 analysis fit does. The face fills about 60 % of the image height, as in the 256/512 px crops.
+Wall time is what a user waits; process CPU time (all threads) is the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import sys
 import time
@@ -70,16 +72,16 @@ def scene(batch: int, size: int, device: str) -> dict:
             "size": size, "source": source}
 
 
-def run_case(sc: dict, backward: bool, repeats: int, device: str) -> float:
-    """Median seconds per batch."""
+def run_case(sc: dict, backward: bool, repeats: int, device: str) -> tuple[float, float]:
+    """Median (wall, process CPU) seconds per batch. CPU time is the robust figure on a shared machine."""
     verts = sc["verts"].clone().requires_grad_(backward)
     tex = sc["tex"].clone().requires_grad_(backward)
     sh = sc["sh"].clone().requires_grad_(backward)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats + 1):
         if device == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = raster.render(verts, sc["tris"], sc["uvs"], tex, sh, sc["camera"], sc["size"], sc["size"])
         if backward:
             (out.image - 0.5).abs().sum().backward()
@@ -88,8 +90,9 @@ def run_case(sc: dict, backward: bool, repeats: int, device: str) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    times = sorted(times[1:])  # first run warms caches/allocators
-    return times[len(times) // 2]
+        cpu.append(time.process_time() - c0)
+    # The first run warms caches and allocators.
+    return sorted(times[1:])[len(times[1:]) // 2], sorted(cpu[1:])[len(cpu[1:]) // 2]
 
 
 def main() -> int:
@@ -109,19 +112,20 @@ def main() -> int:
     for size in args.sizes:
         sc = scene(args.batch, size, args.device)
         for backward in (False, True):
-            t = run_case(sc, backward, args.repeats, args.device)
+            t, c = run_case(sc, backward, args.repeats, args.device)
             rows.append({"size": size, "batch": args.batch, "pass": "fwd+bwd" if backward else "fwd",
                          "ms_per_batch": round(t * 1e3, 2), "ms_per_frame": round(t * 1e3 / args.batch, 3),
-                         "frames_per_s": round(args.batch / t, 1)})
+                         "frames_per_s": round(args.batch / t, 1), "cpu_ms_per_frame": round(c * 1e3 / args.batch, 3)})
     info = {"device": args.device, "threads": args.threads, "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(), "mesh": sc["source"],
-            "vertices": int(sc["verts"].shape[1]), "triangles": int(sc["tris"].shape[0]), "results": rows}
+            "vertices": int(sc["verts"].shape[1]), "triangles": int(sc["tris"].shape[0]),
+            "load_average_1min": os.getloadavg()[0], "results": rows}
     print(f"{info['mesh']}: {info['vertices']} vertices, {info['triangles']} triangles; device {args.device}, "
-          f"{args.threads} threads, torch {torch.__version__}")
-    print(f"{'size':>5} {'batch':>5} {'pass':>8} {'ms/batch':>9} {'ms/frame':>9} {'frames/s':>9}")
+          f"{args.threads} threads, torch {torch.__version__}, load average {info['load_average_1min']:.1f}")
+    print(f"{'size':>5} {'batch':>5} {'pass':>8} {'ms/batch':>9} {'ms/frame':>9} {'frames/s':>9} {'cpu ms/frame':>13}")
     for r in rows:
         print(f"{r['size']:>5} {r['batch']:>5} {r['pass']:>8} {r['ms_per_batch']:>9} {r['ms_per_frame']:>9} "
-              f"{r['frames_per_s']:>9}")
+              f"{r['frames_per_s']:>9} {r['cpu_ms_per_frame']:>13}")
     if args.json:
         from backend.atomic import write_json
 
