@@ -307,15 +307,22 @@ class RenderResult:
 
 def render(verts_cam: torch.Tensor, triangles: torch.Tensor, uvs: torch.Tensor, tex: torch.Tensor,
            sh: torch.Tensor, camera: torch.Tensor, height: int, width: int, *,
-           background: torch.Tensor | float = 0.0, cull_back: bool = False) -> RenderResult:
+           background: torch.Tensor | float = 0.0, cull_back: bool = False, supersample: int = 1) -> RenderResult:
     """Textured, SH-lit render of camera-frame vertices [B,V,3].
 
     `uvs` [V,2] or [B,V,2] (v up), `tex` [1 or B, C, Ht, Wt] albedo (row 0 is v = 1), `sh` [9,3] or [B,9,3]
     radiance SH coefficients (backend.raster_shading), `camera` (f, cx, cy) px. Normals are the vertex
-    normals of `verts_cam` (camera frame), so lighting is in the camera frame.
+    normals of `verts_cam` (camera frame), so lighting is in the camera frame. `supersample` k > 1 renders
+    at k times the size and box-filters down: antialiased edges and a fractional `mask` (the returned
+    `raster` is then the k-times-larger one).
     """
     if verts_cam.dim() == 2:
         verts_cam = verts_cam[None]
+    k = int(supersample)
+    camera = torch.as_tensor(camera, dtype=verts_cam.dtype, device=verts_cam.device)
+    if k > 1:  # scaling f, cx, cy by k maps pixel centres of the fine grid symmetrically into each coarse pixel
+        return _downsample(render(verts_cam, triangles, uvs, tex, sh, camera * k, height * k, width * k,
+                                  background=background, cull_back=cull_back), k)
     screen = project(verts_cam, camera)
     r = rasterize(screen, triangles, height, width, cull_back=cull_back)
     uvs = uvs.to(verts_cam.dtype)
@@ -329,3 +336,10 @@ def render(verts_cam: torch.Tensor, triangles: torch.Tensor, uvs: torch.Tensor, 
     albedo = sample_texture_t(tex.to(verts_cam.dtype), attrs[3:5], counts)
     color = shade_pixels_t(albedo, normals, sh.to(verts_cam.dtype), counts)
     return RenderResult(image=r.to_image(color.t(), background), mask=mask(r), raster=r)
+
+
+def _downsample(fine: RenderResult, k: int) -> RenderResult:
+    def pool(img: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(img.permute(0, 3, 1, 2), k).permute(0, 2, 3, 1)
+
+    return RenderResult(image=pool(fine.image), mask=pool(fine.mask), raster=fine.raster)

@@ -380,6 +380,32 @@ def test_render_lights_a_sphere_from_the_light_direction():
     assert torch.allclose(out.image[0, 16, 16], expected[0, 0, 0], atol=1e-5)
 
 
+def test_render_copes_with_frames_where_nothing_is_visible():
+    verts, tris, uvs = _quad()
+    verts = verts.repeat(2, 1, 1)
+    verts[0, :, 2] = 2.0  # behind the camera
+    verts.requires_grad_(True)
+    tex, sh = torch.rand(2, 3, 4, 4), torch.rand(2, 9, 3)
+    out = raster.render(verts, tris, uvs, tex, sh, torch.tensor([16.0, 8.0, 8.0]), 16, 16)
+    out.image.square().sum().backward()
+    assert out.mask[0].sum() == 0 and out.mask[1].sum() == 64
+    assert verts.grad[0].abs().sum() == 0 and verts.grad[1].abs().sum() > 0
+
+
+def test_supersampling_gives_fractional_coverage_close_to_the_true_area():
+    verts, tris, uvs = _quad()
+    cam = torch.tensor([15.0, 16.0, 16.0])  # the quad spans 7.5 px: [12.25, 19.75]^2
+    sh = torch.tensor(UNIFORM_WHITE)[:, None].repeat(1, 3)
+    hard = raster.render(verts, tris, uvs, torch.ones(1, 3, 2, 2), sh, cam, 32, 32)
+    soft = raster.render(verts, tris, uvs, torch.ones(1, 3, 2, 2), sh, cam, 32, 32, supersample=4)
+    assert soft.image.shape == hard.image.shape and soft.raster.tri_id.shape == (1, 128, 128)
+    edge = (soft.mask > 0) & (soft.mask < 1)
+    assert edge.sum() == 28                           # the outline of the 8 x 8 pixel block is blended
+    assert abs(soft.mask.sum().item() - 7.5 ** 2) < 0.5
+    assert hard.mask.sum() == 64
+    assert torch.allclose(soft.image[..., :1], soft.mask)  # white albedo, white light: image = coverage
+
+
 @pytest.mark.gpu
 def test_cpu_and_cuda_agree():
     verts, tris = _octasphere(3)
