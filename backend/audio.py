@@ -1,0 +1,195 @@
+"""Speech features for the audio->motion model: loudness-normalised 16 kHz mono audio, MFCCs at 100 Hz,
+and a 280 ms feature window around every output video frame, for any fps and any length.
+
+Alignment rule (docs/motion.md): output frame i shows time t_i = i / fps; MFCC frame j is centred on
+j / 100 s; the window of frame i is the `WINDOW` MFCC frames centred on round(100 * t_i). Audio beyond the
+ends counts as silence (the waveform is zero-padded), so the first and last frames see real context.
+
+Everything here is chunked: MFCCs are computed over bounded pieces of the waveform with enough overlap that
+the result equals the whole-signal computation, and windows are cut per block of frames (`iter_windows`),
+so a long recording never needs [T, W, F] in memory at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SR = 16000
+HOP = 160  # 10 ms: MFCCs at 100 Hz
+FEATURE_RATE = SR / HOP
+N_FFT = 512
+WIN = 400  # 25 ms analysis window
+N_MELS = 40
+N_MFCC = 13
+FEATURE_DIM = 3 * N_MFCC  # MFCC + delta + delta-delta
+WINDOW = 28  # 280 ms of MFCC frames around each video frame (the paper's window)
+TARGET_DBFS = -20.0  # speech level after normalisation
+MAX_GAIN_DB = 45.0  # never lift noise more than this
+SILENCE_DBFS = -70.0  # frames below this are treated as silence whatever the recording
+LOG_FLOOR = 1e-6  # fixed floor so features never depend on a chunk's own maximum
+CHUNK_S = 60.0  # MFCC chunk length; memory stays bounded for any duration
+_MARGIN = 32  # MFCC frames of overlap per chunk side (covers the STFT and delta support)
+
+
+def load_speech(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode any audio (or a video's audio stream) to 16 kHz mono float32 via backend.media (sniffs content)."""
+    from backend.media import load_audio
+
+    return np.asarray(load_audio(Path(path), sr=SR, mono=True), dtype=np.float32)
+
+
+def frame_levels_db(samples: np.ndarray, hop: int = HOP) -> np.ndarray:
+    """RMS level per `hop`-sample frame in dBFS (digital silence -> -120)."""
+    n = max(1, int(np.ceil(len(samples) / hop)))
+    padded = np.zeros(n * hop, dtype=np.float64)
+    padded[: len(samples)] = samples
+    power = (padded.reshape(n, hop) ** 2).mean(axis=1)
+    return 10.0 * np.log10(np.maximum(power, 1e-12))
+
+
+def normalize_loudness(samples: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scale speech to TARGET_DBFS measured over its active frames; return (samples, gain in dB).
+
+    Recordings with nothing above SILENCE_DBFS are left alone (no gain), so silence stays silence and a
+    quiet recording is lifted at most MAX_GAIN_DB. A peak limit keeps the result inside [-1, 1].
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.size == 0:
+        return samples, 0.0
+    db = frame_levels_db(samples)
+    active = db[db > max(SILENCE_DBFS, db.max() - 40.0)]
+    if active.size == 0 or db.max() <= SILENCE_DBFS:
+        return samples, 0.0
+    level = 10.0 * np.log10(np.mean(10.0 ** (active / 10.0)))
+    gain_db = float(np.clip(TARGET_DBFS - level, -40.0, MAX_GAIN_DB))
+    out = samples * np.float32(10.0 ** (gain_db / 20.0))
+    peak = float(np.abs(out).max())
+    if peak > 0.99:
+        out *= np.float32(0.99 / peak)
+        gain_db += 20.0 * np.log10(0.99 / peak)
+    return out, gain_db
+
+
+def voice_activity(samples: np.ndarray) -> np.ndarray:
+    """[N] bool per 10 ms frame: speech-like energy (above the recording's noise floor and SILENCE_DBFS)."""
+    db = frame_levels_db(samples)
+    floor = np.percentile(db, 10)
+    return db > max(SILENCE_DBFS + 20.0, floor + 12.0, db.max() - 45.0)
+
+
+def _mfcc_padded(ctx: np.ndarray) -> np.ndarray:
+    """MFCC+deltas of a signal already padded by N_FFT//2 samples on both sides (frame j at ctx[j*HOP])."""
+    import librosa
+    from scipy.fft import dct
+
+    mel = librosa.feature.melspectrogram(y=ctx, sr=SR, n_fft=N_FFT, hop_length=HOP, win_length=WIN,
+                                         n_mels=N_MELS, fmin=20.0, fmax=7600.0, center=False, power=2.0)
+    static = dct(np.log(mel + LOG_FLOOR), type=2, axis=0, norm="ortho")[:N_MFCC]
+    delta = librosa.feature.delta(static, width=9, order=1, mode="nearest")
+    delta2 = librosa.feature.delta(static, width=9, order=2, mode="nearest")
+    return np.concatenate([static, delta, delta2], axis=0).T.astype(np.float32)
+
+
+def mfcc(samples: np.ndarray, chunk_s: float = CHUNK_S) -> np.ndarray:
+    """[len//HOP + 1, FEATURE_DIM] MFCC+deltas at 100 Hz, frame j centred on sample j*HOP (zeros outside).
+
+    Computed in chunks of `chunk_s` seconds with _MARGIN frames of overlap on each side, which makes the
+    result equal (to float rounding) to one whole-signal pass while bounding the working memory.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    n_frames = len(samples) // HOP + 1
+    chunk = max(int(chunk_s * FEATURE_RATE), 4 * _MARGIN)
+    out = np.empty((n_frames, FEATURE_DIM), dtype=np.float32)
+    for start in range(0, n_frames, chunk):
+        stop = min(start + chunk, n_frames)
+        lo, hi = max(0, start - _MARGIN), min(n_frames, stop + _MARGIN)
+        a, b = lo * HOP - N_FFT // 2, (hi - 1) * HOP + N_FFT // 2 + 1
+        ctx = np.zeros(b - a, dtype=np.float32)  # zeros beyond the signal = librosa's constant centring
+        s0, s1 = max(a, 0), min(b, len(samples))
+        if s1 > s0:
+            ctx[s0 - a: s1 - a] = samples[s0:s1]
+        out[start:stop] = _mfcc_padded(ctx)[start - lo: stop - lo]
+    return out
+
+
+def frame_count(duration_s: float, fps: float) -> int:
+    """Output frames that cover `duration_s` seconds at `fps` (at least one)."""
+    return max(1, int(round(duration_s * fps)))
+
+
+def frame_centres(n_frames: int, fps: float) -> np.ndarray:
+    """[T] MFCC frame index nearest to each output frame's time i / fps."""
+    return np.round(np.arange(n_frames) * (FEATURE_RATE / fps)).astype(np.int64)
+
+
+@dataclass
+class SpeechFeatures:
+    """Per-recording features, ready to be windowed for any fps."""
+
+    mfcc: np.ndarray  # [N, FEATURE_DIM] at 100 Hz, cepstral-mean normalised over speech frames
+    activity: np.ndarray  # [N] bool voice activity at 100 Hz
+    duration_s: float
+    gain_db: float
+    silence_row: np.ndarray  # the feature vector of digital silence (after the same normalisation)
+
+    def windows(self, n_frames: int, fps: float, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """[stop-start, WINDOW, FEATURE_DIM] windows for output frames start..stop (silence outside audio)."""
+        stop = n_frames if stop is None else stop
+        centres = frame_centres(n_frames, fps)[start:stop]
+        idx = centres[:, None] + np.arange(-(WINDOW // 2), WINDOW - WINDOW // 2)[None, :]
+        out = np.empty(idx.shape + (FEATURE_DIM,), dtype=np.float32)
+        inside = (idx >= 0) & (idx < len(self.mfcc))
+        out[inside] = self.mfcc[idx[inside]]
+        out[~inside] = self.silence_row
+        return out
+
+    def iter_windows(self, n_frames: int, fps: float, block: int = 2048) -> Iterator[np.ndarray]:
+        """Windows in blocks of `block` frames: bounded memory for any length."""
+        for start in range(0, n_frames, block):
+            yield self.windows(n_frames, fps, start, min(n_frames, start + block))
+
+    def frame_activity(self, n_frames: int, fps: float) -> np.ndarray:
+        """[T] fraction of speech-active 10 ms frames within +-70 ms of each output frame's time."""
+        centres = frame_centres(n_frames, fps)
+        idx = centres[:, None] + np.arange(-(WINDOW // 4), WINDOW // 4 + 1)[None, :]
+        inside = (idx >= 0) & (idx < len(self.activity))
+        act = np.where(inside, self.activity[np.clip(idx, 0, len(self.activity) - 1)], False)
+        return act.mean(axis=1).astype(np.float32)
+
+
+_SILENCE: list[np.ndarray] = []
+
+
+def _silence_features() -> np.ndarray:
+    if not _SILENCE:
+        _SILENCE.append(_mfcc_padded(np.zeros(N_FFT + 8 * HOP, np.float32))[4])
+    return _SILENCE[0].copy()
+
+
+def speech_features(samples: np.ndarray, sr: int = SR) -> SpeechFeatures:
+    """Loudness-normalise and featurise 16 kHz mono speech.
+
+    Cepstral mean normalisation (the mean static MFCC over speech-active frames is subtracted) removes
+    the recording channel (microphone, room), which is what lets a model trained on the target clip's audio
+    run on a different recording. With under 0.5 s of speech the mean is not subtracted (too few frames to
+    estimate it; the loudness normalisation already fixes c0).
+    """
+    if sr != SR:
+        raise ValueError(f"speech_features expects {SR} Hz audio, got {sr}")
+    samples = np.asarray(samples, dtype=np.float32)
+    samples, gain_db = normalize_loudness(samples)
+    feats = mfcc(samples)
+    act = voice_activity(samples)
+    act = np.concatenate([act, np.zeros(max(0, len(feats) - len(act)), bool)])[: len(feats)]
+    offset = np.zeros(FEATURE_DIM, np.float32)
+    if act.sum() >= 50:
+        offset[:N_MFCC] = feats[act, :N_MFCC].mean(axis=0)
+        offset[0] = 0.0  # c0 carries loudness, already normalised: keep it absolute so silence stays silent
+    feats -= offset
+    return SpeechFeatures(mfcc=feats, activity=act, duration_s=len(samples) / SR, gain_db=gain_db,
+                          silence_row=_silence_features() - offset)

@@ -1,0 +1,62 @@
+"""`talking-head animate`: speech + personalised profile -> tracks.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from backend.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("animate", help="lip-synced expression and head-pose tracks from speech",
+                       description="Predict per-frame expression coefficients from the speech with the profile's "
+                                   "personalised model and head pose in the person's style, and write a tracks "
+                                   "file (backend/tracks.py) for the Blender add-on or `render`. The audio may be "
+                                   "any format FFmpeg decodes, or a video (its audio stream is used).")
+    p.add_argument("profile", type=Path, help="profile directory (after `talking-head personalize`)")
+    p.add_argument("audio", type=Path, help="driving speech: wav/mp3/m4a/flac/... or a video with sound")
+    p.add_argument("-o", "--output", type=Path, required=True, help="tracks file to write (.json)")
+    p.add_argument("--pose", choices=["predicted", "clip", "still"], default="predicted",
+                   help="head pose: 'predicted' samples new motion in the person's style driven by the speech "
+                        "(default); 'clip' replays the target clip's own poses; 'still' keeps the head fixed")
+    p.add_argument("--smoothing", type=float, default=0.0, metavar="S",
+                   help="extra Gaussian smoothing of all curves, sigma in frames (default 0: none)")
+    p.add_argument("--expression-scale", type=float, default=1.0, metavar="X",
+                   help="scale mouth/face motion around the closed-mouth rest face (default 1; 0 = no motion)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
+    p.add_argument("--fps", type=float, help="output frame rate (default: the profile's)")
+    p.add_argument("--personalize", action="store_true",
+                   help="train the profile's motion model first if it has none")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    from backend.errors import UserError
+    from backend.motion_animate import animate, no_model_error
+    from backend.motion_personalize import MODEL_FILE, personalize
+    from backend.tracks import save_tracks
+
+    if args.smoothing < 0:
+        raise UserError("--smoothing must be >= 0 (sigma in frames)")
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise UserError("--fps must be in (0, 1000]")
+    if not (args.profile / MODEL_FILE).is_file():
+        if not args.personalize:
+            if not (args.profile / "manifest.json").is_file():
+                raise UserError(f"{args.profile} is not a profile directory (no manifest.json)",
+                                hint="create one with `talking-head analyze CLIP -o PROFILE`")
+            raise no_model_error(args.profile)
+        progress.message(f"{args.profile} has no motion model yet: personalising first")
+        personalize(args.profile, progress=progress)
+    tracks = animate(args.profile, args.audio, pose_mode=args.pose, smoothing=args.smoothing,
+                     expression_scale=args.expression_scale, seed=args.seed, fps=args.fps, progress=progress)
+    save_tracks(tracks, args.output)
+    if args.progress == "json":
+        print(json.dumps({"event": "result", "tracks": str(args.output), "frames": tracks.frame_count,
+                          "fps": tracks.fps}), flush=True)
+    else:
+        print(f"tracks written to {args.output}: {tracks.frame_count} frames at {tracks.fps:g} fps "
+              f"({tracks.duration_s:.2f} s)")
+    return 0

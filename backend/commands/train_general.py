@@ -1,0 +1,47 @@
+"""`talking-head train-general`: train the general audio->expression model on a folder of clips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from backend.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from backend.facemodel import models_dir
+
+    p = sub.add_parser("train-general", help="train the general audio->expression model on many clips",
+                       description="Analyze every talking-face clip in DATA_DIR (a clip without sound may have "
+                                   "its speech as a same-named .wav beside it; folders that already are profiles "
+                                   "are used as they are), then train the general model with a streaming loader "
+                                   "over the profiles. A resumable checkpoint is kept beside the output; an "
+                                   "interrupted run continues where it stopped. `personalize` starts from this "
+                                   "model when it exists.")
+    p.add_argument("data_dir", type=Path, help="folder of clips and/or profile directories (searched recursively)")
+    p.add_argument("-o", "--output", type=Path, default=models_dir() / "motion.pt",
+                   help="model file to write (default: models/motion.pt)")
+    p.add_argument("--profiles", type=Path, help="where analyzed profiles are cached "
+                                                  "(default: ~/.cache/talking-head/profiles)")
+    p.add_argument("--steps", type=int, help="training steps (default 3000)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out clips whose file name matches (repeatable), e.g. to keep an evaluation clip out")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a partial checkpoint exists")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    from backend.motion_general import train_general
+
+    out, hist, profiles = train_general(args.data_dir, args.output, profiles_dir=args.profiles, steps=args.steps,
+                                        exclude=args.exclude, resume=not args.no_resume, seed=args.seed,
+                                        progress=progress)
+    last = hist.train[-1] if hist.train else float("nan")
+    if args.progress == "json":
+        print(json.dumps({"event": "result", "model": str(out), "profiles": len(profiles), "final_loss": last}),
+              flush=True)
+    else:
+        print(f"general motion model written to {out} ({len(profiles)} clips, final training loss {last:.3f})")
+    return 0

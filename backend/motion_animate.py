@@ -1,0 +1,107 @@
+"""Animate a personalised profile from speech: expression from the model, head pose from the person's
+pose style (or the clip's own poses, or a still head), packed as Tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from backend import __version__, audio
+from backend.errors import UserError
+from backend.motion_data import read_manifest
+from backend.motion_model import MotionNet, load_checkpoint
+from backend.motion_personalize import MODEL_FILE
+from backend.motion_pose import PoseStyle, sample_pose
+from backend.progress import QUIET, Progress
+from backend.tracks import Tracks
+
+POSE_MODES = ("predicted", "clip", "still")
+SILENCE_HOLD_S = 0.12  # the mouth may stay open this long around speech before relaxing to rest
+
+
+def no_model_error(profile: Path) -> UserError:
+    return UserError(f"profile {profile} has no trained motion model ({MODEL_FILE})",
+                     hint=f"run `talking-head personalize {profile}` first (about a minute on a laptop CPU), "
+                          "or add --personalize to do it now")
+
+
+def load_personal(profile: Path, model_path: Path | None = None) -> tuple[MotionNet, dict]:
+    path = model_path or profile / MODEL_FILE
+    if not path.is_file():
+        raise no_model_error(profile)
+    model, meta = load_checkpoint(path)
+    if meta.get("kind") != "personal":
+        raise UserError(f"{path} is a general motion model, not a personalised one",
+                        hint=f"run `talking-head personalize {profile}`")
+    return model, meta
+
+
+def speech_gate(activity: np.ndarray, fps: float) -> np.ndarray:
+    """[T] 1 near speech, easing to 0 in silences longer than ~2*SILENCE_HOLD_S (mouth relaxes)."""
+    near = gaussian_filter1d((activity > 0).astype(np.float64), sigma=SILENCE_HOLD_S * fps, mode="constant")
+    return np.clip(near * 3.0, 0.0, 1.0)
+
+
+def clip_pose_replay(clip_pose: np.ndarray, clip_fps: float, n_frames: int, fps: float) -> np.ndarray:
+    """The clip's own poses for any length: played forward then backward (no jump), resampled to fps."""
+    n = len(clip_pose)
+    t = np.arange(n_frames) * (clip_fps / fps)
+    period = max(2 * (n - 1), 1)
+    phase = np.mod(t, period)
+    idx = np.where(phase <= n - 1, phase, period - phase)
+    return np.stack([np.interp(idx, np.arange(n), clip_pose[:, k]) for k in range(6)], axis=1)
+
+
+def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
+                    smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
+                    progress: Progress = QUIET) -> tuple[np.ndarray, np.ndarray]:
+    """16 kHz mono speech -> (expression [T,K], pose [T,6]) at `fps`."""
+    if pose_mode not in POSE_MODES:
+        raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
+    progress.stage("audio features")
+    feats = audio.speech_features(samples)
+    n = audio.frame_count(feats.duration_s, fps)
+    progress.stage("predicting expression")
+    expr = model.predict(feats.iter_windows(n, fps))
+    activity = feats.frame_activity(n, fps)
+    rest = np.asarray(meta["rest_expression"], np.float32)
+    gate = speech_gate(activity, fps)[:, None]
+    expr = rest + expression_scale * gate * (expr - rest)
+    style = PoseStyle.from_dict(meta["pose_style"])
+    if pose_mode == "predicted":
+        pose = sample_pose(style, n, fps, activity, np.random.default_rng(seed))
+    elif pose_mode == "clip":
+        pose = clip_pose_replay(np.asarray(meta["clip_pose"], np.float64), float(meta["fps"]), n, fps)
+    else:
+        pose = np.tile(np.asarray(style.mean), (n, 1))
+    if smoothing > 0:
+        expr = gaussian_filter1d(expr, sigma=smoothing, axis=0, mode="nearest")
+        pose = gaussian_filter1d(pose, sigma=smoothing, axis=0, mode="nearest")
+    return expr.astype(np.float32), pose.astype(np.float32)
+
+
+def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted", smoothing: float = 0.0,
+            expression_scale: float = 1.0, seed: int = 0, fps: float | None = None,
+            model_path: Path | None = None, progress: Progress = QUIET) -> Tracks:
+    profile = Path(profile)
+    manifest = read_manifest(profile)
+    model, meta = load_personal(profile, model_path)
+    fps = float(fps or manifest["fps"])
+    progress.stage("decoding audio")
+    samples = audio.load_speech(speech)
+    if samples.size < audio.SR // 50:
+        raise UserError(f"{speech} holds only {samples.size / audio.SR * 1000:.0f} ms of audio",
+                        hint="pass a recording of at least a few frames' length")
+    expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
+                                 progress)
+    from backend.media import sha256_file
+
+    return Tracks(fps=fps, basis=list(manifest.get("basis_names") or meta["basis_names"]), expression=expr,
+                  pose=pose, profile_id=str(manifest.get("profile_id", "")),
+                  face_model=str(manifest.get("face_model", meta["face_model"])),
+                  provenance={"source": "animate", "software_version": __version__, "model": meta.get("init"),
+                              "options": {"pose": pose_mode, "smoothing": smoothing,
+                                          "expression_scale": expression_scale, "seed": seed}},
+                  audio={"sha256": sha256_file(speech), "duration_s": round(samples.size / audio.SR, 4)})
