@@ -83,6 +83,20 @@ class JobStatus(BaseModel):
     finished: float | None
 
 
+class ErrorBody(BaseModel):
+    detail: Any
+    hint: str | None = None
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Documented error responses (the OpenAPI spec lists every status a route can answer)."""
+    text = {400: "bad request", 401: "missing or wrong bearer token", 403: "refused: not a loopback request",
+            404: "no such job, upload, profile or file", 409: "the job has no result (yet)",
+            413: "upload larger than the server's limit", 415: "not a video, audio, image or tracks file",
+            422: "invalid request", 501: "this backend lacks a stage the job needs"}
+    return {c: {"model": ErrorBody, "description": text[c]} for c in (401, 403, *codes)}
+
+
 class ProfileInfo(BaseModel):
     id: str
     manifest: dict[str, Any]
@@ -137,7 +151,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             raise HTTPException(status, f"no profile {profile_id!r} on this server (run an analyze job first)")
         return path
 
-    @api.get("/health", response_model=Health, summary="version, device, queue length, available job kinds")
+    @api.get("/health", response_model=Health, summary="version, device, queue length, available job kinds",
+             responses=_errors())
     async def health() -> dict[str, Any]:
         counts = store.counts()
         return {"service": "talking-head", "version": __version__, "api_version": API_VERSION,
@@ -150,15 +165,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
               summary="upload one file (the raw bytes as the body); returns its id and sniffed kind",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
-              responses={413: {"description": "larger than the server's limit"},
-                         415: {"description": "not a video, audio, image or tracks file"}})
+              responses=_errors(400, 413, 415, 422))
     async def upload(request: Request,
                      name: Annotated[str | None, Query(max_length=1024, description="file name (label only)")] = None,
                      ) -> dict[str, Any]:
         up = await receive_upload(request, store, name, config.max_upload_bytes)
         return up.public()
 
-    @api.get("/uploads/{upload_id}", response_model=UploadInfo)
+    @api.get("/uploads/{upload_id}", response_model=UploadInfo, responses=_errors(404))
     async def get_upload(upload_id: str) -> dict[str, Any]:
         up = store.get_upload(upload_id) if JOB_ID.match(upload_id) else None
         if up is None:
@@ -166,7 +180,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return up.public()
 
     @api.post("/jobs", status_code=202, response_model=JobStatus, summary="queue an analyze/animate/render/generate job",
-              responses={501: {"description": "this backend does not have a stage the job needs yet"}})
+              responses=_errors(404, 422, 501))
     async def submit(req: Annotated[jobs.JobRequest, Body()]) -> dict[str, Any]:
         for step in jobs.KIND_STEPS[req.kind]:
             if not jobs.stage_available(step):
@@ -198,16 +212,18 @@ def create_app(config: ServiceConfig) -> FastAPI:
         job = store.create_job(req.kind, params, inputs)
         return store.public(job.id)  # type: ignore[return-value]
 
-    @api.get("/jobs", response_model=list[JobStatus], summary="recent jobs, newest first")
+    @api.get("/jobs", response_model=list[JobStatus], summary="recent jobs, newest first", responses=_errors(422))
     async def list_jobs(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         return store.list_public(limit)
 
-    @api.get("/jobs/{job_id}", response_model=JobStatus, summary="state, stage, progress 0-1, ETA, log tail, error")
+    @api.get("/jobs/{job_id}", response_model=JobStatus, summary="state, stage, progress 0-1, ETA, log tail, error",
+             responses=_errors(404))
     async def status(job_id: str) -> dict[str, Any]:
         return job_or_404(job_id)
 
     @api.post("/jobs/{job_id}/cancel", response_model=JobStatus,
-              summary="cancel: a queued job at once, a running one within seconds (its step is killed)")
+              summary="cancel: a queued job at once, a running one within seconds (its step is killed)",
+              responses=_errors(404))
     async def cancel(job_id: str) -> dict[str, Any]:
         job_or_404(job_id)
         if store.request_cancel(job_id) == RUNNING:
@@ -225,7 +241,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return FileResponse(store.job_dir(job_id) / "out" / name, filename=name)
 
     @api.get("/jobs/{job_id}/result", summary="the job's main result file (tracks.json or video.mp4)",
-             responses={200: {"content": {"application/octet-stream": {}}}})
+             responses={200: {"content": {"application/octet-stream": {}}}, **_errors(404, 409)})
     async def result(job_id: str) -> Any:
         status = job_or_404(job_id)
         primary = jobs.PRIMARY_RESULT.get(status["kind"])
@@ -236,18 +252,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return job_file(job_id, primary)
 
     @api.get("/jobs/{job_id}/files/{name}", summary="one result file of a finished job",
-             responses={200: {"content": {"application/octet-stream": {}}}})
+             responses={200: {"content": {"application/octet-stream": {}}}, **_errors(404, 409)})
     async def result_file(job_id: str, name: str) -> FileResponse:
         return job_file(job_id, name)
 
-    @api.get("/profiles/{profile_id}", response_model=ProfileInfo, summary="a profile's manifest and files")
+    @api.get("/profiles/{profile_id}", response_model=ProfileInfo, summary="a profile's manifest and files",
+             responses=_errors(404))
     async def profile(profile_id: str) -> dict[str, Any]:
         path = profile_or_404(profile_id)
         files = sorted(f.name for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
         return {"id": profile_id, "manifest": read_manifest(path) or {}, "files": files}
 
     @api.get("/profiles/{profile_id}/files/{name}", summary="one file of a profile (names from GET /profiles/{id})",
-             responses={200: {"content": {"application/octet-stream": {}}}})
+             responses={200: {"content": {"application/octet-stream": {}}}, **_errors(404)})
     async def profile_file(profile_id: str, name: str) -> FileResponse:
         path = profile_or_404(profile_id)
         listed = {f.name for f in path.iterdir() if f.is_file() and not f.name.startswith(".")}

@@ -2,9 +2,12 @@
 each kind breaks into steps that run the product's CLI stages.
 
   analyze  : clip [+ audio]                 -> profile id   (profiles cached by content hash, shared)
-  animate  : profile + audio + options      -> tracks.json
+  animate  : profile + audio + options      -> tracks.json   (personalize, animate)
   render   : profile + tracks + audio       -> video.mp4
-  generate : clip + audio + options         -> profile id, tracks.json, video.mp4   (analyze, animate, render)
+  generate : clip + audio + options         -> profile id, tracks.json, video.mp4
+                                               (analyze, personalize, animate, render)
+
+personalize trains the profile's motion model once (PROFILE/motion.pt); later jobs on the profile skip it.
 
 A step is one CLI stage (`talking-head <command> ...`) run by the worker in a child process. Steps write only
 into the job's work/ folder and are then moved into place by `complete`, so a step either finished (and is
@@ -33,9 +36,10 @@ from backend.service.jobstore import Job, JobStore
 
 PROFILE_ID = re.compile(r"^[0-9a-f]{16}$")
 # Which CLI command each step runs, and the file a finished job offers as its main result.
-STEP_COMMANDS = {"analyze": "analyze", "animate": "animate", "render": "render"}
-KIND_STEPS = {"analyze": ["analyze"], "animate": ["animate"], "render": ["render"],
-              "generate": ["analyze", "animate", "render"]}
+STEP_COMMANDS = {"analyze": "analyze", "personalize": "personalize", "animate": "animate", "render": "render"}
+KIND_STEPS = {"analyze": ["analyze"], "animate": ["personalize", "animate"], "render": ["render"],
+              "generate": ["analyze", "personalize", "animate", "render"]}
+MOTION_MODEL = "motion.pt"  # what personalize adds to a profile (backend/motion_personalize.py)
 PRIMARY_RESULT = {"animate": "tracks.json", "render": "video.mp4", "generate": "video.mp4"}
 
 UploadId = Annotated[str, Field(min_length=1, max_length=64, description="id returned by POST /api/v1/uploads")]
@@ -129,6 +133,17 @@ def plan_step(store: JobStore, job: Job, step: str) -> StepPlan:
     profile_id = p.get("profile") or job.result.get("profile_id")
     profile = store.profile_dir(str(profile_id))
     audio = inputs / "audio"
+    if step == "personalize":
+        if (profile / MOTION_MODEL).is_file():
+            return StepPlan(None, dict, cached={"personalized": True})
+
+        def personalized() -> dict[str, Any]:
+            if not (profile / MOTION_MODEL).is_file():
+                raise RuntimeError(f"personalize finished without writing {MOTION_MODEL}")
+            return {"personalized": True}
+
+        # The model belongs to the profile (shared by every job on it); the stage writes it there atomically.
+        return StepPlan(["personalize", str(profile)], personalized)
     if step == "animate":
         opts = p.get("options") or p.get("animate") or {}
         target = work / "tracks.json"
