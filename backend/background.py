@@ -4,7 +4,8 @@ A rendered face needs a body and a background that move with it. Following the p
 
 1. key frames: frames of the new tracks where a head-rotation channel reaches its extreme (max or min)
    within a short window (default +-1 s), plus the first and last frame;
-2. each key frame is matched to the target-clip frame whose head pose is closest;
+2. each key frame is matched to the target-clip frame whose head pose is closest (among near-equal poses,
+   the one that does not make the background race from the previous key's match);
 3. between key frames the source (background) frame index is interpolated linearly, so the background
    plays forward or backward smoothly instead of jumping;
 4. each frame's pose is pulled toward its background frame's pose (translation fully, rotation part way
@@ -23,6 +24,10 @@ WINDOW_S = 1.0  # half-width of the window in which an orientation extreme makes
 ROTATION_WEIGHT = 0.5  # how far the rendered rotation moves toward the background's (0: none, 1: all)
 MAX_ROTATION_GAP_DEG = 6.0  # the rendered head never turns further than this from its background's head
 TRANSLATION_WEIGHT_DEG = 0.5  # matching cost: degrees of rotation worth one degree of image-plane offset
+# Background playback faster than this (clip frames per output frame) between key frames makes the torso
+# race; each unit of speed above it costs as much as this many degrees of pose mismatch.
+MAX_SPEED = 2.0
+SPEED_COST_DEG = 0.5
 
 
 @dataclass
@@ -74,6 +79,24 @@ def match_frames(query: np.ndarray, clip_pose: np.ndarray, allowed: np.ndarray |
     return np.argmin(d, axis=1).astype(np.int64)
 
 
+def match_key_frames(keys: np.ndarray, query: np.ndarray, clip_pose: np.ndarray,
+                     allowed: np.ndarray | None = None) -> np.ndarray:
+    """`match_frames` for key frames in order, with a penalty on background playback faster than MAX_SPEED
+    from the previous key's match: among near-equal poses the one that keeps the torso calm wins."""
+    d = pose_distance(np.asarray(query, np.float64)[:, None], np.asarray(clip_pose, np.float64)[None])
+    if allowed is not None and np.any(allowed):
+        d[:, ~np.asarray(allowed, bool)] = np.inf
+    out = np.zeros(len(keys), dtype=np.int64)
+    candidates = np.arange(d.shape[1])
+    for k in range(len(keys)):
+        cost = d[k]
+        if k > 0:
+            speed = np.abs(candidates - out[k - 1]) / max(1, keys[k] - keys[k - 1])
+            cost = cost + SPEED_COST_DEG * np.maximum(0.0, speed - MAX_SPEED)
+        out[k] = int(np.argmin(cost))
+    return out
+
+
 def interpolate_source(count: int, keys: np.ndarray, matched: np.ndarray) -> np.ndarray:
     """Clip frame index for every output frame: linear between key frames, rounded to the nearest frame."""
     return np.rint(np.interp(np.arange(count), keys, matched)).astype(np.int64)
@@ -96,7 +119,7 @@ def plan_background(pose: np.ndarray, clip_pose: np.ndarray, fps: float, valid: 
     """The whole matching: key frames of `pose` [T,6], their clip matches, per-frame source and pose."""
     pose = np.asarray(pose, dtype=np.float64)
     keys = key_frames(pose[:, :3], round(window_s * fps))
-    matched = match_frames(pose[keys], clip_pose, valid)
+    matched = match_key_frames(keys, pose[keys], clip_pose, valid)
     source = interpolate_source(len(pose), keys, matched)
     return BackgroundPlan(keys=keys, matched=matched, source=source,
                           pose=adjust_pose(pose, np.asarray(clip_pose)[source]))

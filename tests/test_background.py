@@ -11,6 +11,7 @@ from backend.background import (
     interpolate_source,
     key_frames,
     match_frames,
+    match_key_frames,
     plan_background,
 )
 
@@ -62,6 +63,21 @@ def test_match_weighs_image_position():
     query = _pose(np.zeros(1))
     query[:, 3] = 0.09
     assert match_frames(query, clip).tolist() == [2]
+
+
+def test_key_matching_prefers_calm_background_among_equal_poses():
+    # The clip repeats its pose cycle: frames i and i + 100 look the same. Key frames 5 apart must not jump
+    # 100 clip frames ahead (20x playback) when an equally good match lies nearby.
+    t = np.arange(200)
+    clip = _pose(10 * np.sin(2 * np.pi * t / 100))
+    keys = np.array([0, 5, 10])
+    query = clip[[10, 115, 20]]  # pose of 115 equals that of 15
+    np.testing.assert_allclose(clip[115], clip[15], atol=1e-12)
+    assert match_key_frames(keys, query, clip).tolist() == [10, 15, 20]
+    # a clearly better pose still wins over speed: yaw -10 degrees exists only at frames 75 and 175, while
+    # frames 0-20 (calm playback) are all >= 0 degrees
+    query2 = clip[[10, 75, 20]]
+    assert match_key_frames(keys, query2, clip).tolist()[1] == 75
 
 
 def test_source_index_is_linear_between_keys():
