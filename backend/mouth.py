@@ -26,7 +26,7 @@ WALL_DEPTH = 0.006  # metres: how far behind the lips the inner ring sits (teeth
 BACK_DEPTH = 0.022  # metres: the back wall (throat) behind the lip-ring centre
 # Patch in texture UV space (u0, u1, v0, v1), below every face UV: the cavity samples only its centre column.
 PATCH = (0.44, 0.56, 0.01, 0.13)
-TEETH = (0.80, 0.77, 0.70)
+TEETH = (0.72, 0.68, 0.62)
 TONGUE = (0.22, 0.07, 0.07)
 THROAT = (0.03, 0.01, 0.01)
 # Patch rows (as a fraction from the patch's top, v1) holding each colour; interpolation runs between them.
