@@ -5,9 +5,10 @@
 Starts the real `talking-head serve` on a free 127.0.0.1 port with a temporary data directory, keeps a real
 job running (analyze of --clip, default a clip from ../shared/data; without it, back-to-back analyze jobs on
 a generated clip that fail after tracking), then runs --clients pollers spread over --procs processes
-(asyncio + httpx; several processes so the clients' own GIL does not inflate the figures). Each poller
-GETs /api/v1/jobs/{id} every --interval seconds, like the add-on's timer, over a new connection per call
-(the add-on's urllib does that) unless --keepalive. Latency is measured by the client: request sent to
+(asyncio with raw HTTP/1.1 on streams: a full client library costs more CPU per call than the server does,
+and on 2 cores it would measure itself; several processes so the clients' own GIL does not inflate the
+figures). Each poller GETs /api/v1/jobs/{id} every --interval seconds, like the add-on's timer, over a new
+connection per call (the add-on's urllib does that) unless --keepalive. Latency is measured by the client: request sent to
 response read. Loopback only, bounded by --duration. Prints and optionally writes JSON.
 """
 
@@ -19,13 +20,13 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -36,28 +37,46 @@ from test_service_harness import Server, noise_video  # noqa: E402
 DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "video" / "vlog_woman_24s_720p.mp4"
 
 
+async def _get(host: str, port: int, path: str, conn: list | None) -> None:
+    """One GET over a raw asyncio connection (a heavyweight HTTP client would measure itself, not the server).
+    `conn` is None for a new connection per call, else a list holding the kept-alive (reader, writer)."""
+    keep = conn is not None
+    if conn:
+        reader, writer = conn[0]
+    else:
+        reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                 f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    json.loads(await reader.readexactly(length))
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}")
+    if conn is not None:
+        conn[:] = [(reader, writer)]
+    else:
+        writer.close()
+
+
 async def _poller(url: str, job_id: str, interval: float, until: float, keepalive: bool, out: list[float],
                   errors: list[str]) -> None:
-    await asyncio.sleep(interval * (hash((os.getpid(), id(out), time.time())) % 1000) / 1000)  # spread the phase
-    client = httpx.AsyncClient(timeout=10) if keepalive else None
-    try:
-        while time.monotonic() < until:
-            t0 = time.perf_counter()
-            try:
-                if client is not None:
-                    r = await client.get(f"{url}/api/v1/jobs/{job_id}")
-                else:
-                    async with httpx.AsyncClient(timeout=10) as once:
-                        r = await once.get(f"{url}/api/v1/jobs/{job_id}")
-                r.raise_for_status()
-                r.json()
-                out.append(time.perf_counter() - t0)
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
-    finally:
-        if client is not None:
-            await client.aclose()
+    split = urlsplit(url)
+    host, port = split.hostname or "127.0.0.1", split.port or 80
+    path = f"/api/v1/jobs/{job_id}"
+    await asyncio.sleep(interval * random.random())  # spread the clients' phases
+    conn: list | None = [] if keepalive else None
+    while time.monotonic() < until:
+        t0 = time.perf_counter()
+        try:
+            await asyncio.wait_for(_get(host, port, path, conn), timeout=10)
+            out.append(time.perf_counter() - t0)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            if conn:
+                conn.clear()
+        await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
 
 
 def _proc(url: str, job_id: str, clients: int, interval: float, until_wall: float, keepalive: bool,

@@ -39,3 +39,25 @@ def test_kill9_mid_job_then_restart(tmp_path: Path) -> None:
             assert job["state"] == "failed" and "no usable face" in job["error"], job
         assert a["finished"] <= b["started"]
         assert (data / "jobs" / first["id"] / "inputs" / "clip").is_file()
+
+
+def test_clean_stop_requeues_the_running_job_without_counting_an_attempt(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    clip_file = noise_video(tmp_path / "noise.mp4", frames=60)
+    srv = Server(data).start()
+    with srv.client() as c:
+        clip = upload(c, clip_file)
+        job = c.post("/jobs", json={"kind": "analyze", "clip": clip["id"]}).json()
+        wait_for(c, job["id"], ("running",), timeout=60, poll=0.05)
+        deadline = time.monotonic() + 30
+        while not child_pids_for(job["id"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    t0 = time.monotonic()
+    assert srv.stop() in (0, -15)  # SIGTERM: a clean shutdown (uvicorn re-raises the signal at exit)
+    assert time.monotonic() - t0 < 20
+    assert not child_pids_for(job["id"])
+    with Server(data) as srv2, srv2.client() as c:
+        done = wait_for(c, job["id"], timeout=120)
+        assert done["attempts"] == 1, done
+        assert any("resumes at the next start" in line for line in done["log_tail"])
+        assert done["state"] == "failed" and "no usable face" in done["error"]

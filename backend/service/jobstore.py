@@ -299,11 +299,14 @@ class JobStore:
             self.changed.notify_all()
         self.log(job_id, f"{state}" + (f": {error}" if error else ""))
 
-    def requeue(self, job_id: str, reason: str) -> None:
-        """Put an interrupted running job back at its place in the queue (it resumes at its next step)."""
+    def requeue(self, job_id: str, reason: str, count_attempt: bool = True) -> None:
+        """Put an interrupted running job back at its place in the queue (it resumes at its next step).
+        A clean shutdown does not count as a failed attempt; a crash (found by `recover`) does."""
         with self._lock:
             job = self._jobs[job_id]
             job.state, job.eta_s = QUEUED, None
+            if not count_attempt:
+                job.attempts = max(0, job.attempts - 1)
             self._save(job)
             self.changed.notify_all()
         self.log(job_id, reason)

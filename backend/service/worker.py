@@ -94,7 +94,7 @@ class Worker(threading.Thread):
             if job is None:
                 continue
             if self._stop_event.is_set():
-                self.store.requeue(job.id, "server stopping before the job started")
+                self.store.requeue(job.id, "server stopping before the job started", count_attempt=False)
                 break
             self._job = job
             try:
@@ -129,7 +129,8 @@ class Worker(threading.Thread):
                 self._run_step(job, step, plan.argv or [], base, span, steps[index + 1:])
             except _StepFailed as exc:
                 if self._stop_event.is_set() and not job.cancel_requested:
-                    store.requeue(job.id, f"server stopped during '{step}'; it resumes at the next start")
+                    store.requeue(job.id, f"server stopped during '{step}'; it resumes at the next start",
+                                  count_attempt=False)
                     return
                 if job.cancel_requested:
                     break
