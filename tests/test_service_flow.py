@@ -40,10 +40,11 @@ def flow(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     srv = Server(data).start()
     client = srv.client(timeout=120)
     analyzed = wait_for(client, job["id"], timeout=600, poll=1)
-    yield {"server": srv, "client": client, "clip": clip, "speech": speech, "before_kill": before_kill,
-           "analyzed": analyzed}
-    client.close()
-    srv.stop()
+    state = {"server": srv, "client": client, "clip": clip, "speech": speech, "before_kill": before_kill,
+             "analyzed": analyzed}
+    yield state
+    state["client"].close()  # a test may have replaced the server (restart): stop whichever runs now
+    state["server"].stop()
 
 
 def test_analyze_survives_kill9_and_yields_a_profile(flow: dict[str, Any]) -> None:
@@ -112,3 +113,35 @@ def test_animate_through_http(flow: dict[str, Any], tmp_path: Path) -> None:
     assert tracks.profile_id == profile_id
     assert abs(tracks.duration_s - media.audio_duration(Path(flow["server"].data_dir / "uploads" /
                                                               flow["speech"]["id"]))) < 0.2
+
+
+def test_generate_resumes_at_its_first_unfinished_step_after_kill9(flow: dict[str, Any], tmp_path: Path) -> None:
+    """Last in the module: it replaces the module's server. analyze and personalize are cached by now, so the
+    job reaches animate quickly; the server is killed there and the restarted one must not redo them."""
+    c = flow["client"]
+    if not all(c.get("/health").json()["job_kinds"][k] for k in ("generate",)):
+        pytest.skip("this build lacks a stage generate needs")
+    job = c.post("/jobs", json={"kind": "generate", "clip": flow["clip"]["id"], "audio": flow["speech"]["id"],
+                                "fps": FPS, "animate": {"pose": "still"}, "render": {"size": 256}}).json()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = c.get(f"/jobs/{job['id']}").json()
+        if "personalize" in status["done_steps"] or status["state"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    assert status["done_steps"] == ["analyze", "personalize"], status
+    flow["server"].kill9()
+    c.close()
+    srv = Server(flow["server"].data_dir).start()
+    flow["server"], flow["client"] = srv, srv.client(timeout=120)
+    done = wait_for(flow["client"], job["id"], timeout=600, poll=1)
+    assert done["state"] == "succeeded", done
+    assert done["done_steps"] == ["analyze", "personalize", "animate", "render"]
+    assert done["result"]["profile_id"] == flow["analyzed"]["result"]["profile_id"]
+    assert set(done["result"]["files"]) == {"tracks.json", "video.mp4"}
+    log = (srv.data_dir / "jobs" / job["id"] / "log.txt").read_text()
+    assert "resuming after finished steps: analyze, personalize" in log
+    assert log.count("analyze: starting") == 0 and log.count("personalize: starting") == 0  # both were cached
+    video = tmp_path / "video.mp4"
+    video.write_bytes(flow["client"].get(f"/jobs/{job['id']}/result").content)
+    assert media.probe_video(video).has_audio
