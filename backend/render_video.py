@@ -5,8 +5,8 @@ Stages (streaming, bounded memory):
 1. check: the tracks belong to this profile (id, face model, basis), the audio covers the tracks, the clip
    is the one the profile was analysed from (sha256);
 2. plan backgrounds (backend.background): key frames, matched clip frames, adjusted poses;
-3. decode the clip once into a temporary disk-backed frame store (np.memmap), because matched frames are
-   visited out of order; RAM holds only a batch;
+3. decode the clip once, keeping the frames the plan uses in a temporary disk-backed store (np.memmap),
+   because matched frames are visited out of order; RAM holds only a batch;
 4. per batch of frames: render face + mouth cavity in crop space through the rasterizer (texture, SH light),
    composite over the matched background crop with a feathered mask, paste back into the full frame
    (or keep the crop with `crop_only`), encode with the audio muxed (media.VideoWriter, atomic).
@@ -175,16 +175,24 @@ def load_albedo(profile: Profile) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
-def _decode_clip(clip: Path, fps: float, store_dir: Path, progress: Progress) -> np.memmap:
+def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path,
+                 progress: Progress) -> tuple[np.ndarray, np.ndarray, int]:
+    """Decode the clip once, keeping only the frames in `needed` in a disk-backed store.
+    Returns (store [M,H,W,3], slot of each clip frame (-1: not kept), total clip frames)."""
     info = media.probe_video(clip)
     total = media.count_frames(clip, fps)
     w, h = media.frame_size(info)
-    frames = np.lib.format.open_memmap(store_dir / "frames.npy", mode="w+", dtype=np.uint8, shape=(total, h, w, 3))
+    keep = np.unique(needed[(needed >= 0) & (needed < total)])
+    slot = np.full(total, -1, dtype=np.int64)
+    slot[keep] = np.arange(len(keep))
+    store = np.lib.format.open_memmap(store_dir / "frames.npy", mode="w+", dtype=np.uint8,
+                                      shape=(max(1, len(keep)), h, w, 3))
     progress.stage("decode target clip", total)
     for i, rgb in media.iter_frames(clip, fps):
-        frames[i] = rgb
+        if slot[i] >= 0:
+            store[slot[i]] = rgb
         progress.update(1)
-    return frames
+    return store, slot, total
 
 
 def paste_alpha(mask: np.ndarray, feather_px: float) -> np.ndarray:
@@ -216,12 +224,11 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
     with tempfile.TemporaryDirectory(prefix="th-render-", dir=out_path.parent if out_path.parent.exists() else None) \
             as store:
         t = time.perf_counter()
-        frames = _decode_clip(inputs.clip, profile.fps, Path(store), progress)
+        frames, slot, total = _decode_clip(inputs.clip, profile.fps, plan.source, Path(store), progress)
         timings["decode_s"] = time.perf_counter() - t
-        if len(frames) != len(fit["pose"]):
-            raise UserError(f"{inputs.clip} decodes to {len(frames)} frames at {profile.fps:g} fps but the profile "
+        if total != len(fit["pose"]):
+            raise UserError(f"{inputs.clip} decodes to {total} frames at {profile.fps:g} fps but the profile "
                             f"has {len(fit['pose'])}", hint="re-run `talking-head analyze` on this clip")
-        plan.source = plan.source.clip(0, len(frames) - 1)
         height, width = (size, size) if crop_only else frames.shape[1:3]
         timings["render_s"] = timings["composite_encode_s"] = 0.0
         t = time.perf_counter()
@@ -238,7 +245,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                 tc = time.perf_counter()
                 timings["render_s"] += tc - tr
                 for k, j in enumerate(src):
-                    background = np.asarray(frames[j])
+                    background = np.asarray(frames[slot[j]])
                     crop = composite(images[k], feather_mask(masks[k], feather), crop_frame(background, affines[k], size))
                     if crop_only:
                         writer.write(crop)

@@ -133,7 +133,7 @@ def test_cli_render_says_refine_is_unavailable(synthetic, tmp_path, capsys):
     code = cli_main(["--progress", "quiet", "render", str(synthetic["profile"]), str(synthetic["tracks"]),
                      str(synthetic["audio"]), "-o", str(out), "--clip", str(synthetic["clip"])])
     assert code == 0 and out.is_file()
-    assert "refine" in capsys.readouterr().out.lower()
+    assert "refiner is not available" in capsys.readouterr().err
 
 
 def test_tracks_longer_than_audio_is_a_clear_error(synthetic, tmp_path):
@@ -188,7 +188,6 @@ def test_mouth_cavity_is_dark_and_follows_the_lips():
 
 
 @pytest.mark.realdata
-@pytest.mark.slow
 def test_render_real_profile_with_shared_audio(shared_data, tmp_path_factory):
     from backend.pipeline import analyze
 

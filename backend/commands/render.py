@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from backend.progress import Progress
@@ -34,8 +35,11 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.render_video import render_video
 
     if not args.no_refine:
-        progress.message("note: the GAN refiner is not available yet; rendering without refinement "
-                         "(as with --no-refine)")
+        note = "note: the GAN refiner is not available yet; rendering without refinement (as with --no-refine)"
+        if args.progress == "json":
+            progress.message(note)
+        else:
+            print(note, file=sys.stderr)  # even with --progress quiet: the video is not what was asked for
     result = render_video(args.profile, args.tracks, args.audio, args.output, clip=args.clip, size=args.size,
                           crop_only=args.crop_only, paste_mode=args.blend, progress=progress)
     summary = {"video": str(result.path), "frames": result.frames, "fps": result.fps,
