@@ -3,6 +3,7 @@ loopback port, an HTTP client for it, job polling and small media made on the fl
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
@@ -40,6 +41,7 @@ class Server:
         self._log_fh = open(self.log, "a")  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log_fh, text=True, cwd=ROOT,
                                      env=env)
+        atexit.register(self.kill9)  # a failing test must not leave a server running
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout], daemon=True).start()  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
