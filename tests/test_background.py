@@ -120,3 +120,11 @@ def test_feathered_composite_keeps_inside_and_outside():
     bg = np.zeros((64, 64, 3), np.uint8)
     out = composite(face, alpha, bg)
     assert out[32, 32].tolist() == [255, 255, 255] and out[2, 2].tolist() == [0, 0, 0]
+
+
+def test_plan_handles_a_single_frame_and_a_one_frame_clip():
+    clip = _pose(np.array([3.0]))
+    plan = plan_background(_pose(np.array([4.0, 5.0, 6.0])), clip, fps=30.0)
+    assert plan.source.tolist() == [0, 0, 0]
+    plan = plan_background(_pose(np.array([4.0])), _pose(np.array([9.0, 4.1, 0.0])), fps=25.0)
+    assert plan.keys.tolist() == [0] and plan.source.tolist() == [1]

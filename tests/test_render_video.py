@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from backend import media
 from backend.cli import main as cli_main
@@ -17,8 +18,9 @@ from backend.crops import crop_affines
 from backend.errors import UserError
 from backend.facemodel import load_template
 from backend.landmarks import INNER_LIP_LOWER, INNER_LIP_UPPER
+from backend.mouth import cavity_mesh, cavity_vertices
 from backend.posing import posed_vertices_np, project_np
-from backend.raster_shading import UNIFORM_WHITE
+from backend.raster_shading import UNIFORM_WHITE, vertex_normals
 from backend.render_video import FaceRenderer, render_video
 from backend.tracks import Tracks, load_tracks, save_tracks
 
@@ -185,6 +187,10 @@ def test_mouth_cavity_is_dark_and_follows_the_lips():
     below_upper = np.round(upper[13] + [0, 1.5] - 0.5).astype(int)
     assert open_img[0, below_upper[1], below_upper[0]].mean() > open_img[0, mid[1], mid[0]].mean()
     assert not math.isnan(float(open_img.mean()))
+    # cavity triangles are wound like the face: the back wall's normal faces the viewer (+z, head-local)
+    local = cavity_vertices(torch.as_tensor(v + drop)[None])[0]
+    normals = vertex_normals(local, torch.as_tensor(cavity_mesh(v, model.triangles, model.uvs).triangles))
+    assert normals[-1, 2] > 0.8
 
 
 @pytest.mark.realdata
