@@ -15,7 +15,9 @@ from backend.errors import UserError
 from backend.motion_animate import animate_samples, load_personal
 from backend.motion_data import load_clip, read_manifest
 from backend.motion_metrics import motion_report
+from backend.motion_model import MotionConfig
 from backend.motion_personalize import personalize
+from backend.motion_train import TrainConfig
 from backend.progress import QUIET, Progress
 
 TARGETS = {"mouth_corr_min": 0.6, "mouth_lmd_reduction_min": 0.3, "pose_std_ratio_range": [0.7, 1.3],
@@ -40,13 +42,26 @@ def evaluate_motion(clip: Path, out_dir: Path, speech: Path | None = None, train
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = analyze(clip, profile or out_dir / "profile", audio=speech, progress=progress, overlay=False)
+    report = evaluate_profile(profile, out_dir, train_frames, general, scratch, seed, progress=progress)
+    report["audio"] = Path(speech).name if speech else "clip"
+    write_json(out_dir / "motion_report.json", report)
+    return report
+
+
+def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, general: Path | None = None,
+                     scratch: bool = False, seed: int = 0, cfg: TrainConfig | None = None,
+                     model_cfg: MotionConfig | None = None,
+                     progress: Progress = QUIET) -> dict:
+    """eval-motion on an existing profile: personalise on the first frames, predict the rest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(profile)
     n_total = int(manifest["frame_count"])
     if n_total < train_frames + 50:
-        raise UserError(f"{clip} has {n_total} frames: need at least {train_frames + 50} to train on "
+        raise UserError(f"{profile} has {n_total} frames: need at least {train_frames + 50} to train on "
                         f"{train_frames} and test on the rest", hint="use a longer clip or lower --train-frames")
     result = personalize(profile, out=out_dir / "motion.pt", train_frames=train_frames, general=general,
-                         scratch=scratch, seed=seed, progress=progress)
+                         scratch=scratch, seed=seed, cfg=cfg, model_cfg=model_cfg,
+                         progress=progress)
     model, meta = load_personal(profile, out_dir / "motion.pt")
     full = load_clip(profile)
     fps = full.fps
@@ -58,8 +73,7 @@ def evaluate_motion(clip: Path, out_dir: Path, speech: Path | None = None, train
     true_expr, true_pose = full.expression[train_frames:], full.pose[train_frames:]
     report = motion_report(full.mouth, expr, true_expr, pose, true_pose, full.expression[:train_frames].mean(axis=0))
     report.update({
-        "clip": Path(clip).name,
-        "audio": Path(speech).name if speech else "clip",
+        "clip": manifest.get("source", {}).get("clip_name", profile.name),
         "fps": fps,
         "train_frames": train_frames,
         "test_frames": report["frames"],

@@ -72,7 +72,7 @@ def rest_expression(clip: MotionClip, quantile: float = 0.1) -> np.ndarray:
 
 def personalize(profile: str | Path, out: str | Path | None = None, train_frames: int | None = None,
                 general: Path | None = None, scratch: bool = False, cfg: TrainConfig | None = None,
-                seed: int = 0, progress: Progress = QUIET) -> PersonalizeResult:
+                model_cfg: MotionConfig | None = None, seed: int = 0, progress: Progress = QUIET) -> PersonalizeResult:
     """Train the profile's motion model on its first `train_frames` frames (all by default)."""
     t0 = time.monotonic()
     profile = Path(profile)
@@ -86,7 +86,8 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
     tr, va = split_train_val(len(clip))
     model, init = (None, "scratch") if scratch else _general_start(clip, general, progress)
     if model is None:
-        model = MotionNet(MotionConfig(n_expr=clip.expression.shape[1]))
+        model = MotionNet(replace(model_cfg, n_expr=clip.expression.shape[1]) if model_cfg
+                          else MotionConfig(n_expr=clip.expression.shape[1]))
         model.set_feature_stats(*feature_stats([clip.slice(tr.start, tr.stop)]))
         cfg = cfg or SCRATCH
     else:
