@@ -29,6 +29,8 @@ PATCH = (0.44, 0.56, 0.01, 0.13)
 TEETH = (0.72, 0.68, 0.62)
 TONGUE = (0.22, 0.07, 0.07)
 THROAT = (0.03, 0.01, 0.01)
+# Default key colours (rows: teeth, tongue, throat); `backend.mouth_colours` fits a person's own from the clip.
+DEFAULT_COLOURS = np.array([TEETH, TONGUE, THROAT], dtype=np.float32)
 # Patch rows (as a fraction from the patch's top, v1) holding each colour; interpolation runs between them.
 V_TEETH, V_TONGUE, V_THROAT = 0.1, 0.5, 0.9
 
@@ -95,8 +97,10 @@ def posed_with_cavity(identity: torch.Tensor, basis: torch.Tensor, expression: t
     return local @ euler_to_matrix(pose[:, :3]).transpose(1, 2) + pose[:, None, 3:]
 
 
-def paint_patch(albedo: np.ndarray) -> np.ndarray:
-    """Copy of the albedo [S,S,3] (row 0 is v = 1) with the cavity colour patch painted in."""
+def paint_patch(albedo: np.ndarray, colours: np.ndarray = DEFAULT_COLOURS) -> np.ndarray:
+    """Copy of the albedo [S,S,3] (row 0 is v = 1) with the cavity patch painted: a vertical gradient through
+    the key `colours` [3,3] (rows: teeth, tongue, throat; an identity matrix paints the blend weights)."""
+    colours = np.asarray(colours, dtype=np.float32)
     out = np.array(albedo, dtype=np.float32, copy=True)
     s_h, s_w = out.shape[:2]
     r0, r1 = int(np.floor((1 - PATCH[3]) * s_h)), int(np.ceil((1 - PATCH[2]) * s_h))
@@ -105,7 +109,6 @@ def paint_patch(albedo: np.ndarray) -> np.ndarray:
     v = 1 - (np.arange(r0, r1) + 0.5) / s_h                            # texel-centre v of each row
     frac = (PATCH[3] - v) / (PATCH[3] - PATCH[2])
     keys = np.array([V_TEETH, V_TONGUE, V_THROAT])
-    cols = np.array([TEETH, TONGUE, THROAT], dtype=np.float32)
-    rows = np.stack([np.interp(frac, keys, cols[:, c]) for c in range(3)], -1)
+    rows = np.stack([np.interp(frac, keys, colours[:, c]) for c in range(colours.shape[1])], -1)
     out[r0:r1, c0:c1] = rows[:, None, :]
     return out

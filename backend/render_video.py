@@ -7,30 +7,29 @@ Stages (streaming, bounded memory):
 2. plan backgrounds (backend.background): key frames, matched clip frames, adjusted poses;
 3. decode the clip once, keeping the frames the plan uses in a temporary disk-backed store (np.memmap),
    because matched frames are visited out of order; RAM holds only a batch;
-4. per batch of frames: render face + mouth cavity in crop space through the rasterizer (texture, SH light),
+4. fit the mouth-interior colours to the clip's widest-open mouths (backend.mouth_colours);
+5. per batch of frames: render face + mouth cavity in crop space through the rasterizer (texture, SH light),
    composite over the matched background crop with a feathered mask, paste back into the full frame
    (or keep the crop with `crop_only`), encode with the audio muxed (media.VideoWriter, atomic).
 """
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from backend import media, raster
+from backend import media
 from backend.background import BackgroundPlan, composite, feather_mask, plan_background
 from backend.crops import crop_camera
 from backend.errors import UserError
-from backend.facemodel import FaceModel
-from backend.mouth import cavity_mesh, paint_patch, posed_with_cavity
+from backend.face_render import FaceRenderer
+from backend.mouth import DEFAULT_COLOURS
+from backend.mouth_colours import fit_colours, pick_frames
 from backend.pasteback import crop_frame, paste_back
 from backend.profile import Profile, load_profile
 from backend.progress import QUIET, Progress
@@ -129,45 +128,6 @@ def prepare(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | 
     return RenderInputs(profile=profile, tracks=tracks, audio=audio, clip=clip_path, notes=[note] if note else [])
 
 
-class FaceRenderer:
-    """Renders the profile's face (+ mouth cavity) for batches of (expression, pose, crop camera)."""
-
-    def __init__(self, model: FaceModel, albedo: np.ndarray, sh: np.ndarray, size: int) -> None:
-        mesh = cavity_mesh(model.vertices, model.triangles, model.uvs)
-        self.size = size
-        self.identity = torch.as_tensor(model.vertices, dtype=torch.float32)
-        self.basis = torch.as_tensor(model.basis, dtype=torch.float32)
-        self.triangles = torch.as_tensor(mesh.triangles).long()
-        self.uvs = torch.as_tensor(mesh.uvs)
-        self.albedo = torch.as_tensor(paint_patch(albedo)).permute(2, 0, 1)[None].contiguous()
-        self.sh = torch.as_tensor(sh, dtype=torch.float32)
-
-    def vertices(self, expression: np.ndarray, pose: np.ndarray) -> torch.Tensor:
-        return posed_with_cavity(self.identity, self.basis, torch.as_tensor(expression, dtype=torch.float32),
-                                 torch.as_tensor(pose, dtype=torch.float32))
-
-    @torch.no_grad()
-    def render(self, expression: np.ndarray, pose: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """-> (images [B,S,S,3] float in [0,1], masks [B,S,S] bool)."""
-        with single_thread():
-            out = raster.render(self.vertices(expression, pose), self.triangles, self.uvs, self.albedo, self.sh,
-                                torch.as_tensor(cameras, dtype=torch.float32), self.size, self.size)
-            return out.image.clamp(0, 1).numpy(), out.mask[..., 0].numpy() > 0.5
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one CPU thread. A batch of face renders is many small ops: with 2 threads on a busy
-    2-core machine, thread hand-offs cost more than they save (measured 6 ms/frame CPU on one thread vs
-    20-120 ms with two while other processes ran), and the spare core keeps the video encoder busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def load_albedo(profile: Profile) -> np.ndarray:
     bgr = cv2.imread(str(profile.path / "texture.png"), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -205,8 +165,10 @@ def paste_alpha(mask: np.ndarray, feather_px: float) -> np.ndarray:
 
 def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | Path, out_path: str | Path,
                  clip: str | Path | None = None, size: int = 256, crop_only: bool = False,
-                 paste_mode: str = "feather", progress: Progress = QUIET, batch: int = BATCH) -> RenderResult:
-    """Render the tracks into `out_path` (mp4 with the audio). See the module docstring."""
+                 paste_mode: str = "feather", progress: Progress = QUIET, batch: int = BATCH,
+                 fit_mouth: bool = True) -> RenderResult:
+    """Render the tracks into `out_path` (mp4 with the audio). See the module docstring. `fit_mouth`: fit the
+    mouth-interior colours to the clip (backend.mouth_colours) instead of using the defaults."""
     if size not in (256, 512):
         raise UserError(f"--size must be 256 or 512, got {size}")
     t0 = time.perf_counter()
@@ -218,17 +180,29 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
     fit = profile.fit()
     crops = fit[f"crop_{size}"]
     plan = plan_background(tracks.pose, fit["pose"], tracks.fps, valid=fit["valid"])
-    renderer = FaceRenderer(profile.face_model(), load_albedo(profile), profile.lighting(), size)
+    model, albedo, sh = profile.face_model(), load_albedo(profile), profile.lighting()
+    calib = pick_frames(profile, fit["expression"]) if fit_mouth else np.zeros(0, np.int64)
     feather = FEATHER * size
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory(prefix="th-render-", dir=out_path.parent if out_path.parent.exists() else None) \
             as store:
         t = time.perf_counter()
-        frames, slot, total = _decode_clip(inputs.clip, profile.fps, plan.source, Path(store), progress)
+        frames, slot, total = _decode_clip(inputs.clip, profile.fps, np.concatenate([plan.source, calib]),
+                                           Path(store), progress)
         timings["decode_s"] = time.perf_counter() - t
         if total != len(fit["pose"]):
             raise UserError(f"{inputs.clip} decodes to {total} frames at {profile.fps:g} fps but the profile "
                             f"has {len(fit['pose'])}", hint="re-run `talking-head analyze` on this clip")
+        t = time.perf_counter()
+        colours = DEFAULT_COLOURS
+        if len(calib):
+            a = crops[calib]
+            colours, _ = fit_colours((model, albedo, sh, size), fit["expression"][calib], fit["pose"][calib],
+                                     np.stack([crop_camera(fit["camera"], x) for x in a]),
+                                     np.stack([crop_frame(np.asarray(frames[slot[i]]), x, size)
+                                               for i, x in zip(calib, a, strict=True)]))
+        renderer = FaceRenderer(model, albedo, sh, size, mouth_colours=colours)
+        timings["mouth_fit_s"] = time.perf_counter() - t
         height, width = (size, size) if crop_only else frames.shape[1:3]
         timings["render_s"] = timings["composite_encode_s"] = 0.0
         t = time.perf_counter()

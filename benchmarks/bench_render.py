@@ -8,8 +8,8 @@ Reports, for the clip's own fitted tracks (250 frames = 10 s at 25 fps):
 - end-to-end `render_video` wall time and process CPU time at 256 and 512 px (decode, render, composite,
   paste back, encode with audio); the target is <= 30 s for 10 s at 256 px on 2 CPU cores;
 - face_psnr on the held-out frames of analyze's quality.json (never used for the texture), rendered at
-  512 px in crop space exactly as the analysis does (texture.masked_psnr), with and without the mouth
-  cavity, against crops cut in the rasterizer's pixel convention (pasteback.crop_frame) and, for comparison,
+  512 px in crop space exactly as the analysis does (texture.masked_psnr), without the mouth cavity, with
+  it in the default colours and in colours fitted to the clip (backend.mouth_colours, other frames), against crops cut in the rasterizer's pixel convention (pasteback.crop_frame) and, for comparison,
   against crops cut as analyze cuts them (raw affine to cv2.warpAffine, half a pixel of scale off);
 - full-frame fidelity of the rendered video at those frames (after H.264): PSNR inside the face, and the
   error in a band just outside the face (paste-back seam region) next to the error far from the face.
@@ -36,10 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from backend import media, raster  # noqa: E402
 from backend.crops import crop_camera  # noqa: E402
+from backend.face_render import FaceRenderer  # noqa: E402
+from backend.mouth_colours import fit_colours, pick_frames  # noqa: E402
 from backend.pasteback import crop_frame  # noqa: E402
 from backend.posing import posed_vertices  # noqa: E402
 from backend.profile import load_profile  # noqa: E402
-from backend.render_video import FaceRenderer, load_albedo, render_video  # noqa: E402
+from backend.render_video import load_albedo, render_video  # noqa: E402
 from backend.texture import masked_psnr  # noqa: E402
 
 SHARED = Path(os.environ.get("TALKING_HEAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -51,12 +53,20 @@ def held_out_psnr(profile_dir: Path, clip: Path) -> dict[str, float | list[int]]
     fit = prof.fit()
     quality = json.loads((prof.path / "quality.json").read_text())
     idx = np.array(quality["face_psnr_frames"])
-    frames = {i: f for i, f in media.iter_frames(clip, prof.fps) if i in set(idx.tolist())}
+    calib = pick_frames(prof, fit["expression"])  # never one of idx
+    want = set(idx.tolist()) | set(calib.tolist())
+    frames = {i: f for i, f in media.iter_frames(clip, prof.fps) if i in want}
     affines = fit["crop_512"][idx]
     cams = np.stack([crop_camera(fit["camera"], a) for a in affines])
     model = prof.face_model()
     albedo, sh = load_albedo(prof), prof.lighting()
     with_cavity, mask_c = FaceRenderer(model, albedo, sh, 512).render(fit["expression"][idx], fit["pose"][idx], cams)
+    ca = fit["crop_512"][calib]
+    colours, n_px = fit_colours((model, albedo, sh, 512), fit["expression"][calib], fit["pose"][calib],
+                                np.stack([crop_camera(fit["camera"], a) for a in ca]),
+                                np.stack([crop_frame(frames[i], a, 512) for i, a in zip(calib, ca, strict=True)]))
+    fitted, mask_fc = FaceRenderer(model, albedo, sh, 512, mouth_colours=colours).render(
+        fit["expression"][idx], fit["pose"][idx], cams)
     verts = posed_vertices(torch.as_tensor(model.vertices), torch.as_tensor(model.basis),
                            torch.as_tensor(fit["expression"][idx]), torch.as_tensor(fit["pose"][idx]))
     with torch.no_grad():
@@ -72,7 +82,11 @@ def held_out_psnr(profile_dir: Path, clip: Path) -> dict[str, float | list[int]]
         "analyze_quality_json": quality["face_psnr"],
         "face_only_analyze_crops": masked_psnr(face_only, as_analyze / 255.0, mask_f),
         "face_only_exact_crops": masked_psnr(face_only, exact, mask_f),
-        "with_cavity_exact_crops": masked_psnr(with_cavity, exact, mask_c),
+        "with_cavity_default_colours": masked_psnr(with_cavity, exact, mask_c),
+        "with_cavity_fitted_colours": masked_psnr(fitted, exact, mask_fc),
+        "mouth_colours_fitted": np.round(colours, 3).tolist(),
+        "mouth_calibration_frames": calib.tolist(),
+        "mouth_calibration_pixels": n_px,
     }
 
 
@@ -80,7 +94,7 @@ def video_fidelity(video: Path, clip: Path, profile_dir: Path, frames: list[int]
     """PSNR inside the face and mean abs error just outside it / far from it, rendered video vs clip."""
     prof = load_profile(profile_dir)
     fit = prof.fit()
-    renderer = FaceRenderer(prof.face_model(), load_albedo(prof), prof.lighting(), size)
+    renderer = FaceRenderer(prof.face_model(), load_albedo(prof), prof.lighting(), size)  # masks only
     want = set(frames)
     real = {i: f for i, f in media.iter_frames(clip, prof.fps) if i in want}
     ours = {i: f for i, f in media.iter_frames(video, prof.fps) if i in want}

@@ -1,27 +1,23 @@
 """`talking-head render`: end to end on a synthetic profile (default tier) and on a real one (realdata);
-decode the mp4 back; bad inputs give clear errors; the mouth cavity renders dark and follows the lips."""
+decode the mp4 back; bad inputs give clear errors."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from backend import media
 from backend.cli import main as cli_main
 from backend.crops import crop_affines
 from backend.errors import UserError
 from backend.facemodel import load_template
-from backend.landmarks import INNER_LIP_LOWER, INNER_LIP_UPPER
-from backend.mouth import cavity_mesh, cavity_vertices
 from backend.posing import posed_vertices_np, project_np
-from backend.raster_shading import UNIFORM_WHITE, vertex_normals
-from backend.render_video import FaceRenderer, render_video
+from backend.raster_shading import UNIFORM_WHITE
+from backend.render_video import render_video
 from backend.tracks import Tracks, load_tracks, save_tracks
 
 FPS = 25.0
@@ -119,7 +115,7 @@ def test_render_writes_full_frames_with_audio(synthetic, tmp_path):
         diff = np.abs(frames[i].astype(int) - src).sum(-1)
         # the face is drawn in the middle (skin-coloured: lots of red), the corners stay the background frame
         assert frames[i][80, 96, 0] > 120 and src[80, 96, 0] < 40
-        assert diff[:12, :12].mean() < 6 and diff[-12:, -12:].mean() < 6
+        assert diff[:12, :12].mean() < 15 and diff[-12:, -12:].mean() < 15  # codec noise only (sum of RGB)
 
 
 def test_render_crop_only(synthetic, tmp_path):
@@ -158,39 +154,6 @@ def test_wrong_or_missing_clip_is_a_clear_error(synthetic, tmp_path):
         render_video(synthetic["profile"], synthetic["tracks"], synthetic["audio"], tmp_path / "x.mp4", clip=wrong)
     with pytest.raises(UserError, match="--clip"):
         render_video(synthetic["profile"], synthetic["tracks"], synthetic["audio"], tmp_path / "x.mp4")
-
-
-def test_mouth_cavity_is_dark_and_follows_the_lips():
-    model = load_template()
-    # An expression that drops the lower lip and jaw: the mouth opens by ~1 cm.
-    v = model.vertices
-    lip_y = v[np.concatenate([INNER_LIP_UPPER, INNER_LIP_LOWER])][:, 1].mean()
-    drop = np.zeros_like(v)
-    below = v[:, 1] < lip_y - 1e-4
-    drop[below, 1] = -0.012 * np.exp(-np.maximum(0, lip_y - v[below, 1] - 0.03) / 0.02)
-    opening = model.__class__(model.vertices, model.triangles, model.uvs, drop[None], ["open"])
-    renderer = FaceRenderer(opening, np.full((512, 512, 3), 0.75, np.float32),
-                            np.array([[UNIFORM_WHITE[i]] * 3 for i in range(9)], np.float32), 256)
-    pose = np.array([[0, 0, 0, 0, 0, -0.5]], np.float32)
-    cam = np.array([[700.0, 128.0, 128.0]], np.float32)
-    cam[0, 1:] += 128 - project_np(posed_vertices_np(v, drop[None], np.zeros((1, 1)), pose)[0], cam[0])[13]
-    upper = project_np(posed_vertices_np(v, drop[None], np.zeros((1, 1)), pose)[0], cam[0])
-    closed_img, closed_mask = renderer.render(np.zeros((1, 1)), pose, cam)
-    open_img, open_mask = renderer.render(np.ones((1, 1)), pose, cam)
-    opened = project_np(posed_vertices_np(v, drop[None], np.ones((1, 1)), pose)[0], cam[0])
-    # the point half-way between the upper lip (13) and the dropped lower lip (14)
-    mid = np.round((upper[13] + opened[14]) / 2 - 0.5).astype(int)
-    assert open_mask[0, mid[1], mid[0]]  # covered: no hole into the background
-    assert open_img[0, mid[1], mid[0]].mean() < 0.35  # dark cavity, not skin (0.75)
-    assert closed_img[0, mid[1], mid[0]].mean() > 0.6  # shut mouth: the lips cover the cavity
-    # the teeth proxy sits under the upper lip: brighter than the throat
-    below_upper = np.round(upper[13] + [0, 1.5] - 0.5).astype(int)
-    assert open_img[0, below_upper[1], below_upper[0]].mean() > open_img[0, mid[1], mid[0]].mean()
-    assert not math.isnan(float(open_img.mean()))
-    # cavity triangles are wound like the face: the back wall's normal faces the viewer (+z, head-local)
-    local = cavity_vertices(torch.as_tensor(v + drop)[None])[0]
-    normals = vertex_normals(local, torch.as_tensor(cavity_mesh(v, model.triangles, model.uvs).triangles))
-    assert normals[-1, 2] > 0.8
 
 
 @pytest.mark.realdata
