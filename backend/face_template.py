@@ -59,6 +59,33 @@ def cylindrical_uvs(shape: np.ndarray, margin: float = 0.04) -> np.ndarray:
     return (margin + (1 - 2 * margin) * np.stack([u, v], 1)).astype(np.float32)
 
 
+def rigid_modes(points: np.ndarray) -> np.ndarray:
+    """[6, N*3] infinitesimal translations and rotations (about the centroid) of a point set."""
+    return rigid_modes_about(points, points.mean(0))
+
+
+def remove_rigid_component(basis: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Subtract from each [V,3] component the rigid motion that best explains it on the stable points.
+
+    Afterwards no expression moves the stable points rigidly, so head pose (the rigid motion of the stable
+    points) and expression cannot trade off against each other in the fit.
+    """
+    modes_stable = rigid_modes(template[STABLE])  # [6, S*3]
+    modes_all = rigid_modes_about(template, template[STABLE].mean(0))  # same motions, every vertex
+    out = basis.copy()
+    for k in range(len(basis)):
+        coef, *_ = np.linalg.lstsq(modes_stable.T, basis[k, STABLE].reshape(-1), rcond=None)
+        out[k] -= (coef @ modes_all).reshape(-1, 3)
+    return out
+
+
+def rigid_modes_about(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    arm = points - centre
+    modes = [np.broadcast_to(axis, points.shape) for axis in np.eye(3)]
+    modes += [np.cross(axis, arm) for axis in np.eye(3)]
+    return np.stack([m.reshape(-1) for m in modes])
+
+
 def build_template(clips: list[np.ndarray], n_components: int = 32, frames_per_clip: int = 600,
                    seed: int = 0) -> tuple[FaceModel, dict]:
     """clips: list of [T,478 or 468,3] MediaPipe landmarks in pixels. Returns the template and stats."""
@@ -78,9 +105,11 @@ def build_template(clips: list[np.ndarray], n_components: int = 32, frames_per_c
     _, sing, vt = np.linalg.svd(stacked, full_matrices=False)
     var = sing**2 / len(clips)
     k = n_components
-    comps = vt[:k] * np.sqrt(var[:k])[:, None]
-    comps *= np.sign(comps[np.arange(k), np.abs(comps).argmax(1)])[:, None]  # deterministic signs
-    basis = comps.reshape(k, N_MESH, 3).astype(np.float32)
+    comps = (vt[:k] * np.sqrt(var[:k])[:, None]).reshape(k, N_MESH, 3)
+    comps = remove_rigid_component(comps, reference)
+    flat = comps.reshape(k, -1)
+    flat *= np.sign(flat[np.arange(k), np.abs(flat).argmax(1)])[:, None]  # deterministic signs
+    basis = flat.reshape(k, N_MESH, 3).astype(np.float32)
     tris = face_front(raw_triangles(), reference)
     model = FaceModel(vertices=reference.astype(np.float32), triangles=tris, uvs=cylindrical_uvs(reference),
                       basis=basis, basis_names=[f"expr_{i:02d}" for i in range(k)], model_id=MODEL_ID)

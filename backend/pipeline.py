@@ -65,8 +65,14 @@ def _check_inputs(clip: Path, audio: Path | None, fps: float | None) -> AnalyzeI
                          audio_sha=media.sha256_file(audio) if audio else None)
 
 
-def _sample_indices(total: int, count: int, offset: float) -> np.ndarray:
-    return np.unique(((np.arange(count) + offset) * total / count).astype(int).clip(0, total - 1))
+def split_sample_frames(total: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames for the texture and disjoint held-out frames for face_psnr, spread over the clip."""
+    spread = np.unique(np.linspace(0, total - 1, min(total, TEXTURE_FRAMES + PSNR_FRAMES)).round().astype(int))
+    # every k-th spread frame is held out, so the texture never saw the frames its PSNR is measured on
+    step = max(2, len(spread) // PSNR_FRAMES)
+    held = np.zeros(len(spread), dtype=bool)
+    held[step // 2::step] = True
+    return spread[~held], spread[held]
 
 
 def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = None, fps: float | None = None,
@@ -88,10 +94,7 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
     rate, total = inputs.fps, inputs.frame_count
 
     # Pass 1: track every frame (streaming) and keep the few frames the texture and PSNR need.
-    tex_idx = _sample_indices(total, TEXTURE_FRAMES, 0.25)
-    # held-out PSNR frames sit half-way between texture frames, so the texture never saw them
-    eval_idx = np.setdiff1d(_sample_indices(total, PSNR_FRAMES, 0.5) + max(1, total // (2 * TEXTURE_FRAMES)),
-                            tex_idx).clip(0, total - 1)
+    tex_idx, eval_idx = split_sample_frames(total)
     keep = set(tex_idx.tolist()) | set(eval_idx.tolist())
     kept: dict[int, np.ndarray] = {}
     size: list[int] = []

@@ -1,0 +1,45 @@
+"""Real MediaPipe on a real photograph shipped with scikit-image (public domain), and gap filling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from backend.errors import UserError
+from backend.tracking import FaceTracker, fill_gaps, frame_ranges, track_frames
+
+
+def test_mediapipe_finds_478_landmarks_on_a_real_face():
+    tracker = FaceTracker()
+    try:
+        lm = tracker.process(data.astronaut())
+    finally:
+        tracker.close()
+    assert lm is not None and lm.shape == (478, 3)
+    iod = np.linalg.norm(lm[263, :2] - lm[33, :2])
+    assert 40 < iod < 200  # the astronaut's face is ~150 px wide in the 512 px image
+
+
+def test_no_face_is_refused_naming_the_problem():
+    blank = np.full((256, 256, 3), 127, np.uint8)
+    with pytest.raises(UserError, match="no usable face"):
+        track_frames(((i, blank) for i in range(12)), 12, 25.0)
+
+
+def test_long_gap_is_refused_with_frame_ranges():
+    face, blank = data.astronaut(), np.zeros((512, 512, 3), np.uint8)
+    frames = [face] * 5 + [blank] * 20 + [face] * 5
+    with pytest.raises(UserError, match="frames 5-24"):
+        track_frames(enumerate(frames), len(frames), 25.0)
+
+
+def test_short_gaps_are_interpolated():
+    lm = np.zeros((10, 2, 3), np.float32)
+    lm[:, :, 0] = np.arange(10)[:, None]
+    valid = np.ones(10, bool)
+    valid[3:6] = False
+    filled, too_long = fill_gaps(np.where(valid[:, None, None], lm, np.nan), valid, max_gap=3)
+    assert not too_long
+    np.testing.assert_allclose(filled[:, 0, 0], np.arange(10))
+    assert frame_ranges(~valid) == [(3, 5)]
