@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from backend import __version__, audio
 from backend.errors import UserError
@@ -18,7 +18,8 @@ from backend.progress import QUIET, Progress
 from backend.tracks import Tracks
 
 POSE_MODES = ("predicted", "clip", "still")
-SILENCE_HOLD_S = 0.12  # the mouth may stay open this long around speech before relaxing to rest
+OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
+SILENCE_HOLD_S = 0.3  # pauses shorter than 2x this keep the predicted mouth (people pause mouth-open)
 
 
 def no_model_error(profile: Path) -> UserError:
@@ -39,9 +40,10 @@ def load_personal(profile: Path, model_path: Path | None = None) -> tuple[Motion
 
 
 def speech_gate(activity: np.ndarray, fps: float) -> np.ndarray:
-    """[T] 1 near speech, easing to 0 in silences longer than ~2*SILENCE_HOLD_S (mouth relaxes)."""
-    near = gaussian_filter1d((activity > 0).astype(np.float64), sigma=SILENCE_HOLD_S * fps, mode="constant")
-    return np.clip(near * 3.0, 0.0, 1.0)
+    """[T] 1 within SILENCE_HOLD_S of speech, easing to 0 over ~0.1 s in longer silences (mouth relaxes)."""
+    radius = max(1, int(round(SILENCE_HOLD_S * fps)))
+    near = maximum_filter1d((activity > 0).astype(np.float64), size=2 * radius + 1, mode="constant")
+    return np.clip(gaussian_filter1d(near, sigma=0.04 * fps, mode="nearest"), 0.0, 1.0)
 
 
 def clip_pose_replay(clip_pose: np.ndarray, clip_fps: float, n_frames: int, fps: float) -> np.ndarray:
@@ -64,7 +66,8 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
     feats = audio.speech_features(samples)
     n = audio.frame_count(feats.duration_s, fps)
     progress.stage("predicting expression")
-    expr = model.predict(feats.iter_windows(n, fps))
+    expr = gaussian_filter1d(model.predict(feats.iter_windows(n, fps)), sigma=OUTPUT_SMOOTHING_S * fps, axis=0,
+                             mode="nearest")
     activity = feats.frame_activity(n, fps)
     rest = np.asarray(meta["rest_expression"], np.float32)
     gate = speech_gate(activity, fps)[:, None]

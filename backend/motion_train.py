@@ -34,11 +34,11 @@ class TrainConfig:
     batch: int = 12
     crop: int = 64
     lr: float = 3e-3
-    weight_decay: float = 0.05
+    weight_decay: float = 0.1
     w_coef: float = 0.2  # most coefficients (eyes, brows) are not in the audio: do not chase them hard
     w_mouth: float = 1.0
     w_vel: float = 0.5
-    feature_noise: float = 0.15  # in standardised feature units: augmentation for ~10 s of data
+    feature_noise: float = 0.3  # in standardised feature units: augmentation for ~10 s of data
     eval_every: int = 25
     patience: int = 16  # evaluations without improvement before stopping
     seed: int = 0
