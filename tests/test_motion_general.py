@@ -1,0 +1,81 @@
+"""train-general over a folder of profiles: streaming training, resumable checkpoints, fine-tuning from it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from backend import motion_general
+from backend.errors import UserError
+from backend.motion_model import load_checkpoint
+from backend.motion_personalize import SCRATCH, personalize
+from backend.motion_synthetic import write_profile
+from backend.progress import Cancelled, Progress
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("general")
+    for seed in (1, 2):
+        write_profile(root / "data" / f"person{seed}", duration_s=6.0, fps=25.0, seed=seed)
+    (root / "data" / "notes.txt").write_text("not a clip")
+    return root
+
+
+def test_train_general_resumes_after_an_interruption(folder: Path, monkeypatch) -> None:
+    monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, batch=4, crop=32, eval_every=10))
+    out = folder / "models" / "motion.pt"
+    checks = [0]
+
+    def stop_after_35() -> bool:  # asked once per training step (Progress.update)
+        checks[0] += 1
+        return checks[0] > 35
+
+    interrupted = Progress(mode="quiet", cancel_requested=stop_after_35)
+    with pytest.raises(Cancelled):
+        motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache", steps=60,
+                                     checkpoint_every=20, progress=interrupted)
+    partial = out.with_name("motion.partial.pt")
+    assert partial.is_file() and not out.exists()
+    assert torch.load(partial, weights_only=False)["step"] == 20
+    messages: list[str] = []
+    resumed = Progress(mode="quiet", callback=lambda e: messages.append(e.get("text", "")))
+    path, hist, profiles = motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache",
+                                                       steps=60, checkpoint_every=20, progress=resumed)
+    assert any("resuming" in m for m in messages)
+    assert path == out and out.is_file() and not partial.exists()
+    assert len(profiles) == 2 and hist.steps[-1] == 60
+    _, meta = load_checkpoint(out)
+    assert meta["kind"] == "general" and meta["profiles"] == 2 and meta["steps"] == 60
+    assert (out.with_name("motion_loss.png")).is_file()
+
+
+def test_personalize_starts_from_the_general_model(folder: Path) -> None:
+    general = folder / "models" / "motion.pt"
+    if not general.is_file():
+        pytest.skip("needs the model of test_train_general_resumes_after_an_interruption")
+    profile = write_profile(folder / "target", duration_s=6.0, fps=25.0, seed=3)
+    quick = replace(SCRATCH, steps=30, eval_every=10)
+    result = personalize(profile, general=general, cfg=quick)
+    assert result.init.startswith("general:")
+    # a profile on another face model cannot use it: scratch, with a message saying why
+    manifest = json.loads((profile / "manifest.json").read_text())
+    manifest["face_model"] = "some-other-model"
+    (profile / "manifest.json").write_text(json.dumps(manifest))
+    messages: list[str] = []
+    result = personalize(profile, general=general, cfg=quick,
+                         progress=Progress(mode="quiet", callback=lambda e: messages.append(e.get("text", ""))))
+    assert result.init == "scratch" and any("from scratch" in m for m in messages)
+
+
+def test_folder_without_usable_clips_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no usable clips"):
+        motion_general.collect_profiles(tmp_path / "empty", tmp_path / "cache", [], Progress(mode="quiet"))
+    with pytest.raises(UserError, match="not a folder"):
+        motion_general.collect_profiles(tmp_path / "missing", tmp_path / "cache", [], Progress(mode="quiet"))
