@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"backend.commands.{info.name}")
         module.register(sub)
+    for subparser in sub.choices.values():  # global options are accepted after the subcommand too
+        subparser.add_argument("--progress", choices=["bar", "json", "quiet"], default=argparse.SUPPRESS,
+                               help="how to show progress (same as before the subcommand)")
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                               help="show full tracebacks on errors")
     return parser
 
 

@@ -159,7 +159,7 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
     with atomic_dir(out_dir) as tmp:
         manifest = {
             "format": FORMAT, "version": VERSION, "profile_id": profile_id, "cache_key": key,
-            "source": {"clip_name": clip.name, "clip_sha256": inputs.clip_sha, "audio_sha256": inputs.audio_sha,
+            "source": {"clip_name": clip.name, "clip_path": str(clip.resolve()), "clip_sha256": inputs.clip_sha, "audio_sha256": inputs.audio_sha,
                        "audio_source": "file" if inputs.audio else ("clip" if audio_samples is not None else "none")},
             "fps": rate, "frame_count": total, "width": width, "height": height,
             "face_model": model.model_id, "basis_names": model.basis_names,

@@ -8,8 +8,6 @@ face at all, are refused with the frame ranges named.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,6 +15,7 @@ import numpy as np
 
 from backend.errors import UserError
 from backend.landmarks import N_TRACKED, inter_ocular
+from backend.native_logs import filtered_native_stderr
 from backend.progress import QUIET, Progress
 
 
@@ -44,22 +43,13 @@ def describe_ranges(ranges: list[tuple[int, int]], limit: int = 6) -> str:
     return ", ".join(parts) + more
 
 
-@contextlib.contextmanager
-def _quiet_native_logs():
-    """MediaPipe/TFLite print INFO/WARNING lines from C++ to stderr; silence them around construction."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    yield
-
-
 class FaceTracker:
     """Wraps MediaPipe's legacy FaceMesh solution; feed frames in order."""
 
     def __init__(self, max_faces: int = 3, min_confidence: float = 0.5) -> None:
-        with _quiet_native_logs():
-            from mediapipe.python.solutions import face_mesh
+        from mediapipe.python.solutions import face_mesh
 
-            self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
+        self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
                                             refine_landmarks=True, min_detection_confidence=min_confidence,
                                             min_tracking_confidence=min_confidence)
         self._previous_centre: np.ndarray | None = None
@@ -113,6 +103,12 @@ def fill_gaps(landmarks: np.ndarray, valid: np.ndarray, max_gap: int) -> tuple[n
 
 def track_frames(frames: Iterable[tuple[int, np.ndarray]], total: int, fps: float,
                  progress: Progress = QUIET, max_gap_s: float = 0.5) -> TrackResult:
+    with filtered_native_stderr():
+        return _track(frames, total, fps, progress, max_gap_s)
+
+
+def _track(frames: Iterable[tuple[int, np.ndarray]], total: int, fps: float, progress: Progress,
+           max_gap_s: float) -> TrackResult:
     tracker = FaceTracker()
     lms = np.full((total, N_TRACKED, 3), np.nan, dtype=np.float32)
     valid = np.zeros(total, dtype=bool)
