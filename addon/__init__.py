@@ -9,9 +9,10 @@ from __future__ import annotations
 
 
 def _classes() -> tuple[type, ...]:
-    from . import operators, panel, preferences
+    from . import operators, panel, preferences, server_operators
 
-    return (preferences.TalkingHeadPreferences, *operators.CLASSES, panel.TALKING_HEAD_PT_main)
+    return (preferences.TalkingHeadPreferences, *operators.CLASSES, *server_operators.CLASSES,
+            panel.TALKING_HEAD_PT_main)
 
 
 def register() -> None:
@@ -27,9 +28,10 @@ def register() -> None:
 def unregister() -> None:
     import bpy
 
-    from . import jobs, properties
+    from . import jobs, properties, server_operators
 
     jobs.shutdown()  # kill a running backend process and remove the timer (bpy hangs at exit otherwise)
+    server_operators.shutdown()  # stop the local backend service and its start-up timer
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)
     properties.unregister()

@@ -1,6 +1,7 @@
-"""How the add-on reaches the backend. Today: the backend CLI in a child process that prints JSON progress
-lines (`<python> -m backend --progress json <command> ...`). The HTTP service can replace it behind the same
-two verbs: `Backend.start(args) -> Job` and `Job.poll()` / `Job.cancel()`.
+"""How the add-on reaches the backend, behind two verbs: `Backend.start(args) -> Job` and `Job.poll()` /
+`Job.cancel()`. `args` are the backend CLI's words (`analyze CLIP -o PROFILE`, ...). With no backend URL set
+they run here as a child process that prints JSON progress lines (`<python> -m backend --progress json ...`);
+with a URL they run as jobs on `talking-head serve` (addon/service_backend.py), results landing at the same paths.
 
 Standard library only: the add-on never imports the backend or its heavy dependencies.
 """
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .errors import AddonError
+from .service_backend import ServiceBackend
+from .service_client import ServiceClient, is_loopback_url
 
 ADDON_DIR = os.path.dirname(os.path.abspath(__file__))
 PROJECT_DIR = os.path.dirname(ADDON_DIR)  # the repo root in a development checkout
@@ -61,6 +64,21 @@ def resolve_python(preferred: str = "") -> str:
         return found
     raise AddonError("No backend Python found. Install the Talking Head backend (`make venv` in the project) "
                      "and set its Python in Edit > Preferences > Add-ons > Talking Head.")
+
+
+def backend_env() -> dict[str, str]:
+    """The environment for a backend child process."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # Blender sets these for its own interpreter; they would break the backend's venv
+    for var in ("PYTHONHOME", "PYTHONPATH"):
+        env.pop(var, None)
+    return env
+
+
+def backend_cwd() -> str | None:
+    """Run from the checkout when the add-on lives in one (so `-m backend` finds it), else anywhere."""
+    return PROJECT_DIR if venv_python(PROJECT_DIR) else None
 
 
 class ProcessJob:
@@ -164,12 +182,7 @@ class SubprocessBackend:
         return [self.python, "-m", "backend", "--progress", "json", *args]
 
     def start(self, args: Sequence[str]) -> ProcessJob:
-        env = dict(os.environ)
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        # Blender sets these for its own interpreter; they would break the backend's venv
-        for var in ("PYTHONHOME", "PYTHONPATH"):
-            env.pop(var, None)
-        return ProcessJob(self.argv(args), cwd=self.cwd, env=env)
+        return ProcessJob(self.argv(args), cwd=self.cwd, env=backend_env())
 
     def check(self, timeout_s: float = 60.0) -> str:
         """The backend's version string, or AddonError saying why it cannot run."""
@@ -188,11 +201,20 @@ class SubprocessBackend:
         return f"local: {self.python}"
 
 
-def make_backend(python: str = "", url: str = "", token: str = "") -> SubprocessBackend:
-    """The configured backend. A URL selects the HTTP service once it exists; until then it is refused
-    with a clear message rather than silently ignored."""
+def check_online_access(url: str, online_access: bool) -> None:
+    """Blender's rule for extensions: no network beyond this machine unless the user allowed online access."""
+    if not online_access and not is_loopback_url(url):
+        raise AddonError(f"The backend URL {url} is on another machine, but Blender's online access is off. "
+                         "Allow it in Edit > Preferences > System > Network (Allow Online Access), or use a "
+                         "backend on this machine (Start local backend).")
+
+
+def make_backend(python: str = "", url: str = "", token: str = "",
+                 online_access: bool = False) -> SubprocessBackend | ServiceBackend:
+    """The configured backend: the service at `url` when one is set, else the local Python. `online_access`
+    is bpy.app.online_access (False by default: then only loopback URLs are allowed)."""
     if url.strip():
-        raise AddonError(f"The backend URL {url} is set, but this add-on version only runs the backend "
-                         "locally. Clear the URL in the add-on preferences to use the local Python.")
-    del token  # used by the HTTP service
-    return SubprocessBackend(resolve_python(python), cwd=PROJECT_DIR if venv_python(PROJECT_DIR) else None)
+        client = ServiceClient(url, token)
+        check_online_access(client.url, online_access)
+        return ServiceBackend(client)
+    return SubprocessBackend(resolve_python(python), cwd=backend_cwd())

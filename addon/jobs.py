@@ -1,5 +1,5 @@
-"""Long operations as a pipeline of steps: backend commands (child processes) and main-thread callbacks
-(e.g. importing the result into the scene).
+"""Long operations as a pipeline of steps: backend commands (child processes or service jobs, see client.py)
+and main-thread callbacks (e.g. importing the result into the scene).
 
 In the UI a `bpy.app.timers` callback advances the one active pipeline, so Blender stays responsive and the
 panel shows a progress bar and Cancel. In background mode timers never fire, so operators call
@@ -79,7 +79,7 @@ class Pipeline:
             for event in self.job.poll():
                 kind = event.get("event")
                 if kind == "progress":
-                    self.stage = f"{step.label}: {event.get('stage', '')}".rstrip(": ")
+                    self.stage = _stage_text(step.label, str(event.get("stage", "")))
                     self.fraction = float(event.get("fraction") or 0.0)
                     self.eta_s = event.get("eta_s")
                 elif kind == "message":
@@ -110,6 +110,13 @@ class Pipeline:
             self.job.cancel()
         if not self.finished:
             self.error, self.finished = "cancelled", True
+
+
+def _stage_text(label: str, stage: str) -> str:
+    """"Analyze: fit face model", also when the service already names its step ("analyze: fit face model")."""
+    if stage.lower().startswith(label.lower() + ":"):
+        stage = stage[len(label) + 1:].strip()
+    return f"{label}: {stage}".rstrip(": ")
 
 
 _active: Pipeline | None = None

@@ -1,9 +1,10 @@
 # pyright: reportInvalidTypeForm=false
 """Operators (`bpy.ops.talking_head.*`): analyze, generate, import_tracks, bake_tracks, render_photoreal,
-export, cancel.
+export, cancel. (The backend service's own operators are in server_operators.py.)
 
-Long ones run as a jobs.Pipeline: synchronously when Blender runs in background (timers never fire there,
-so `blender -b --python-expr "bpy.ops.talking_head.generate(clip=..., audio=...)"` completes in the call),
+Long ones run as a jobs.Pipeline of backend steps (a local child process, or a job on the service when a
+backend URL is set): synchronously when Blender runs in background (timers never fire there, so
+`blender -b --python-expr "bpy.ops.talking_head.generate(clip=..., audio=...)"` completes in the call),
 timer-polled with a progress bar and Cancel in the UI. Every problem the user can fix is an ERROR report
 (a RuntimeError for Python callers) and leaves the scene as it was.
 """
@@ -111,7 +112,8 @@ class _Reporting:
     def launch(self, context: bpy.types.Context, title: str, steps: list[jobs.Step], *, needs_backend: bool,
                blocking: bool = False) -> set[OperatorReturnItems]:
         settings = get_settings(context)
-        backend = make_backend(settings.python_path, settings.backend_url, settings.token) if needs_backend else None
+        backend = make_backend(settings.python_path, settings.backend_url, settings.token,
+                               online_access=bool(bpy.app.online_access)) if needs_backend else None
         props = _props(context)
         props.error, props.result = "", ""
         pipeline = jobs.Pipeline(title=title, backend=backend, steps=steps, scene_name=_scene(context).name)
@@ -121,7 +123,8 @@ class _Reporting:
             self.report({"INFO"}, f"{title} started")  # type: ignore[attr-defined]
             return {"FINISHED"}
         if pipeline.error:
-            return self.fail(context, f"{title} failed: {pipeline.error}")
+            error = pipeline.error.removeprefix(f"{title}: ")  # "Analyze failed: Analyze: ..." says it twice
+            return self.fail(context, f"{title} failed: {error}")
         self.report({"INFO"}, pipeline.result or f"{title} done")  # type: ignore[attr-defined]
         return {"FINISHED"}
 
@@ -196,7 +199,7 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
             stem = os.path.splitext(os.path.basename(audio))[0]
             tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
             steps.append(jobs.Step("Animate", args=[
-                "animate", profile, audio, "-o", tracks, "--pose", props.pose_mode,
+                "animate", profile, audio, "-o", tracks, "--personalize", "--pose", props.pose_mode,
                 "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}"]))
             start = self.start_frame if self.start_frame >= 0 else props.start_frame
             scene_name = _scene(context).name

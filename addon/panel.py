@@ -6,21 +6,46 @@ from typing import Any
 
 import bpy
 
-from . import jobs
+from . import jobs, local_server
+from .backend_status import last as last_status
 from .client import resolve_python
 from .errors import AddonError
 from .preferences import get_settings
 
 
 def backend_status(context: bpy.types.Context) -> tuple[bool, str]:
-    """A cheap check for the panel (no process is started while drawing)."""
+    """A cheap line for the panel: no process is started and nothing is asked over the network while drawing
+    (the service's status is the last Refresh; see backend_status.py)."""
     settings = get_settings(context)
     if settings.backend_url:
-        return False, f"URL {settings.backend_url} (service not supported yet)"
+        status = last_status(settings.backend_url)
+        if status is None:
+            return True, f"Service {settings.backend_url} (not checked: Refresh)"
+        return status.ok, f"Service {status.url}: {status.text}" if status.ok else status.text
     try:
         return True, f"Local: {resolve_python(settings.python_path)}"
     except AddonError as exc:
         return False, str(exc)
+
+
+def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    ok, status = backend_status(context)
+    box = layout.box()
+    lines = _wrap(status)
+    row = box.row()
+    row.alert = not ok
+    row.label(text=lines[0], icon="CHECKMARK" if ok else "ERROR")
+    for line in lines[1:]:
+        sub = box.row()
+        sub.alert = not ok
+        sub.label(text=line)
+    row = box.row(align=True)
+    server = local_server.current()
+    if server is not None and server.running:
+        row.operator("talking_head.stop_backend", icon="PAUSE")
+    else:
+        row.operator("talking_head.start_backend", icon="PLAY")
+    row.operator("talking_head.refresh_backend", text="", icon="FILE_REFRESH")
 
 
 class TALKING_HEAD_PT_main(bpy.types.Panel):
@@ -35,10 +60,7 @@ class TALKING_HEAD_PT_main(bpy.types.Panel):
         if layout is None:
             return
         props: Any = context.scene.talking_head  # type: ignore[attr-defined]
-        ok, status = backend_status(context)
-        row = layout.row()
-        row.alert = not ok
-        row.label(text=status, icon="CHECKMARK" if ok else "ERROR")
+        draw_backend(layout, context)
 
         col = layout.column(align=True)
         col.prop(props, "clip")

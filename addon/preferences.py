@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import IntProperty, StringProperty
+
+from .local_server import DEFAULT_PORT, default_data_dir
 
 # The add-on's module name: the extension package (root shim) when installed, "addon" when imported directly.
 _PKG = __package__ or "addon"
@@ -29,13 +31,26 @@ class TalkingHeadPreferences(bpy.types.AddonPreferences):
                                             "Empty: $TALKING_HEAD_PYTHON or the project's .venv")
     profiles_dir: StringProperty(name="Profiles folder", subtype="DIR_PATH", default="",
                                  description=f"Where analysed targets are cached (empty: {DEFAULT_PROFILES_DIR})")
+    local_port: IntProperty(name="Local backend port", default=DEFAULT_PORT, min=0, max=65535,
+                            description="Port of the backend started by Start local backend (0: any free port)")
+    local_data_dir: StringProperty(name="Local backend data", subtype="DIR_PATH", default="",
+                                   description="Job store of the local backend (empty: "
+                                               f"{default_data_dir()})")
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.prop(self, "python_path")
         layout.prop(self, "profiles_dir")
-        layout.prop(self, "backend_url")
-        layout.prop(self, "token")
+        box = layout.box()
+        box.label(text="Backend service (empty URL: run each step with the Python above)")
+        box.prop(self, "backend_url")
+        box.prop(self, "token")
+        row = box.row()
+        row.prop(self, "local_port")
+        row.prop(self, "local_data_dir")
+        row = box.row()
+        row.operator("talking_head.start_backend", icon="PLAY")
+        row.operator("talking_head.stop_backend", icon="PAUSE")
 
 
 @dataclass
@@ -44,18 +59,40 @@ class Settings:
     token: str = ""
     python_path: str = ""
     profiles_dir: str = ""
+    local_port: int = DEFAULT_PORT
+    local_data_dir: str = ""
+
+
+# The backend URL when the add-on has no preferences entry (its classes registered without enabling it as
+# an add-on, e.g. by a script): Start local backend still gets its URL used.
+_session_url = ""
+
+
+def _prefs(context: bpy.types.Context | None = None) -> Any:
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_ID) if context.preferences else None
+    return addon.preferences if addon is not None else None
 
 
 def get_settings(context: bpy.types.Context | None = None) -> Settings:
     """The preferences as plain values (defaults when the add-on is not registered as such, e.g. in tests)."""
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_ID) if context.preferences else None
-    prefs: Any = addon.preferences if addon is not None else None
+    prefs = _prefs(context)
     if prefs is None:
-        return Settings()
-    return Settings(backend_url=prefs.backend_url, token=prefs.token,
+        return Settings(backend_url=_session_url)
+    return Settings(backend_url=prefs.backend_url.strip(), token=prefs.token,
                     python_path=bpy.path.abspath(prefs.python_path) if prefs.python_path else "",
-                    profiles_dir=bpy.path.abspath(prefs.profiles_dir) if prefs.profiles_dir else "")
+                    profiles_dir=bpy.path.abspath(prefs.profiles_dir) if prefs.profiles_dir else "",
+                    local_port=int(prefs.local_port),
+                    local_data_dir=bpy.path.abspath(prefs.local_data_dir) if prefs.local_data_dir else "")
+
+
+def set_backend_url(url: str, context: bpy.types.Context | None = None) -> None:
+    global _session_url
+    prefs = _prefs(context)
+    if prefs is None:
+        _session_url = url
+    else:
+        prefs.backend_url = url
 
 
 def profiles_dir(context: bpy.types.Context | None = None) -> str:

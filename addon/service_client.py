@@ -48,6 +48,10 @@ class JobCancelled(AddonError):
     pass
 
 
+class BackendNotFound(AddonError):
+    """404: the backend has no such job, upload, profile or file (e.g. a profile analysed elsewhere)."""
+
+
 def is_loopback_url(url: str) -> bool:
     """True when the URL names this machine; other hosts need Blender's online access to be allowed."""
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
@@ -126,6 +130,8 @@ class ServiceClient:
         if exc.code == 404 and path == "/health":
             return BackendTooOld(f"{self.url} is not a Talking Head backend with API v{API_VERSION} (it may be too "
                                  "old): update the backend or check the URL.")
+        if exc.code == 404:
+            return BackendNotFound(str(detail or f"{exc.code} {exc.reason}"))
         if exc.code >= 500:
             return AddonError(f"The backend at {self.url} had an internal error ({exc.code}): {detail or exc.reason}. "
                               "See the server's output.")
@@ -303,15 +309,16 @@ class ServiceJob:
         if self._cancel.is_set():
             raise JobCancelled("cancelled")
         status = self.client.submit(request)
-        self.job_id, self.status = status["id"], status
+        job_id = str(status["id"])
+        self.job_id, self.status = job_id, status
         self._emit("message", text=f"job {status['id']} queued on {self.client.url}")
         cancel_sent = False
         while status["state"] not in FINAL_STATES:
             if self._cancel.is_set() and not cancel_sent:
-                status, cancel_sent = self.client.cancel(self.job_id), True
+                status, cancel_sent = self.client.cancel(job_id), True
                 continue
             self._cancel.wait(self.poll_interval)
-            status = self.client.status(self.job_id)
+            status = self.client.status(job_id)
             self.status = status
             stage = status["stage"] or ("waiting in queue" if status["state"] == "queued" else status["state"])
             self._emit("progress", stage=stage, fraction=status["progress"], eta_s=status["eta_s"])
@@ -321,7 +328,7 @@ class ServiceJob:
             raise AddonError(f"The backend job failed: {status['error']}")
         files = {}
         for name in status["result"].get("files", []):
-            files[name] = self.client.download_job_file(self.job_id, name, os.path.join(self.download_dir, name))
+            files[name] = self.client.download_job_file(job_id, name, os.path.join(self.download_dir, name))
         profile_dir = None
         profile_id = status["result"].get("profile_id")
         if profile_id and self.fetch_profile:

@@ -32,9 +32,13 @@ def test_python_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert resolve_python("") == venv_python(PROJECT_DIR)
 
 
-def test_a_backend_url_is_refused_clearly_until_the_service_exists() -> None:
-    with pytest.raises(AddonError, match="Clear the URL"):
-        make_backend(url="http://127.0.0.1:8765")
+def test_a_backend_url_selects_the_service_and_needs_online_access_beyond_loopback() -> None:
+    from addon.service_backend import ServiceBackend
+
+    assert isinstance(make_backend(url="http://127.0.0.1:8765"), ServiceBackend)
+    with pytest.raises(AddonError, match="online access is off"):
+        make_backend(url="http://gpu-box.example:8765")
+    assert isinstance(make_backend(url="http://gpu-box.example:8765", online_access=True), ServiceBackend)
 
 
 def test_check_runs_the_real_backend(tmp_path: Path) -> None:
