@@ -20,6 +20,7 @@ from .client import Backend, Job
 from .errors import AddonError
 
 POLL_INTERVAL_S = 0.2
+SHUTDOWN_WAIT_S = 5.0
 
 
 @dataclass
@@ -190,10 +191,14 @@ def cancel() -> bool:
 
 
 def shutdown() -> None:
-    """On unregister: stop any child process and remove the timer."""
+    """On unregister: stop any child process or server job and remove the timer."""
     global _active
     if _active is not None:
+        job = _active.job
         _active.cancel()
         _active = None
+        wait = getattr(job, "wait", None)  # a service job: let its cancel reach the server (before a local
+        if callable(wait):  # backend is stopped too, which would only requeue it)
+            wait(SHUTDOWN_WAIT_S)
     if bpy.app.timers.is_registered(timer_tick):
         bpy.app.timers.unregister(timer_tick)

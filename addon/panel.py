@@ -6,7 +6,7 @@ from typing import Any
 
 import bpy
 
-from . import jobs, local_server
+from . import jobs, local_server, server_operators
 from .backend_status import last as last_status
 from .client import resolve_python
 from .errors import AddonError
@@ -30,6 +30,9 @@ def backend_status(context: bpy.types.Context) -> tuple[bool, str]:
 
 def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     ok, status = backend_status(context)
+    server = local_server.current()
+    if server is not None and server_operators.starting():
+        ok, status = True, f"Starting the local backend at {server.url}..."
     box = layout.box()
     lines = _wrap(status)
     row = box.row()
@@ -40,7 +43,6 @@ def draw_backend(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         sub.alert = not ok
         sub.label(text=line)
     row = box.row(align=True)
-    server = local_server.current()
     if server is not None and server.running:
         row.operator("talking_head.stop_backend", icon="PAUSE")
     else:

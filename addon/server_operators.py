@@ -55,6 +55,9 @@ def watch_tick() -> float | None:
     except AddonError as exc:
         local_server.stop()
         backend_status.remember(server.url, False, str(exc))
+        scene = bpy.context.scene
+        if scene is not None:  # the URL was never set, so the panel's error box is where this shows
+            scene.talking_head.error = str(exc)  # type: ignore[attr-defined]
     _redraw()
     return None
 

@@ -1,6 +1,6 @@
 """The add-on and the backend service together, inside real bpy against real `talking-head serve` processes on
-free loopback ports: Start/Stop local backend, operators running through the service (blocking in background
-mode, timer-driven with progress and cancel for the UI), and clear errors for a wrong token, an unreachable URL
+free loopback ports: Start/Stop local backend, operators running through the service (analyze and render
+blocking in background mode; timer-driven with progress and cancel for the UI), and clear errors for a wrong token, an unreachable URL
 and a remote URL without Blender's online access."""
 
 from __future__ import annotations
@@ -175,7 +175,6 @@ def test_background_analyze_through_the_service_then_import(enabled, server: Ser
     profile_id = json.loads((profile / "manifest.json").read_text())["profile_id"]
     manifest = client.profile(profile_id)
     assert sorted(os.listdir(profile)) == manifest["files"]  # the whole server profile, nothing else
-    jobs_before = client.health()["jobs"]
 
     # the downloaded profile is a normal local profile: the face imports with the profile's own tracks
     assert bpy.ops.talking_head.import_tracks(profile=str(profile)) == {"FINISHED"}
@@ -183,11 +182,21 @@ def test_background_analyze_through_the_service_then_import(enabled, server: Ser
     assert face.data.shape_keys and len(face.data.shape_keys.key_blocks) > 1
     assert face.data.shape_keys.animation_data.action is not None
 
+    # Render Photoreal through the service: the baked F-curves are uploaded, the server's video downloaded
+    video = tmp_path / "out" / "take1.mp4"
+    t2 = time.monotonic()
+    assert bpy.ops.talking_head.render_photoreal(filepath=str(video)) == {"FINISHED"}
+    rendered = time.monotonic() - t2
+    assert video.read_bytes()[4:8] == b"ftyp" and props.video_path == str(video)
+    assert not [p for p in video.parent.iterdir() if p.name.startswith(".th-download")]
+    jobs_before = client.health()["jobs"]
+
     # analysing again: both sides have it, so nothing is uploaded or queued
     t1 = time.monotonic()
     assert bpy.ops.talking_head.analyze(clip=str(demo_clip)) == {"FINISHED"}
     assert time.monotonic() - t1 < 5 and client.health()["jobs"] == jobs_before
-    print(f"analyze through the service: {took:.1f} s; profile {profile_id}; again: {time.monotonic() - t1:.2f} s")
+    print(f"analyze through the service: {took:.1f} s; render {rendered:.1f} s; "
+          f"analyze again: {time.monotonic() - t1:.2f} s")
 
 
 def test_ui_timer_shows_server_progress_and_cancel_stops_the_server_job(enabled, server: Server,
