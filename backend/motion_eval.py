@@ -19,6 +19,7 @@ from backend.motion_model import MotionConfig
 from backend.motion_personalize import personalize
 from backend.motion_train import TrainConfig
 from backend.progress import QUIET, Progress
+from backend.tracks import POSE_CHANNELS
 
 TARGETS = {"mouth_corr_min": 0.6, "mouth_lmd_reduction_min": 0.3, "pose_std_ratio_range": [0.7, 1.3],
            "jerk_ratio_max": 1.2}
@@ -82,6 +83,9 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
         "animate_s": round(animate_s, 3),
         "animate_realtime_factor": round(len(test_audio) / audio.SR / max(animate_s, 1e-9), 1),
         "best_step": result.history.best_step,
+        # what a perfect copy of the training frames' pose style would score: std(train) / std(test)
+        "pose_std_ratio_train_vs_test": {c: round(float(a / max(b, 1e-12)), 4) for c, a, b in zip(
+            POSE_CHANNELS, full.pose[:train_frames].std(axis=0), true_pose.std(axis=0), strict=True)},
     })
     trained_on = _general_trained_on(result.init, general)
     if manifest.get("source", {}).get("clip_sha256") in trained_on:
