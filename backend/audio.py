@@ -88,17 +88,64 @@ def voice_activity(samples: np.ndarray) -> np.ndarray:
     return db > max(SILENCE_DBFS + 20.0, threshold)
 
 
+_MEL: list[np.ndarray] = []
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, np.float64)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, f / (200.0 / 3))
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+
+def _mel_filters() -> np.ndarray:
+    """[N_MELS, N_FFT//2+1] Slaney-normalised triangular mel filters, equal to librosa.filters.mel (tested);
+    computed here because importing librosa's filters costs seconds on first use."""
+    if not _MEL:
+        fft_freqs = np.linspace(0, SR / 2, N_FFT // 2 + 1)
+        edges = _mel_to_hz(np.linspace(_hz_to_mel(20.0), _hz_to_mel(7600.0), N_MELS + 2))
+        ramps = edges[:, None] - fft_freqs[None, :]
+        fdiff = np.diff(edges)
+        lower = -ramps[:-2] / fdiff[:-1, None]
+        upper = ramps[2:] / fdiff[1:, None]
+        weights = np.maximum(0, np.minimum(lower, upper)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+        _MEL.append(weights.astype(np.float32))
+    return _MEL[0]
+
+
+def _mel_power(ctx: np.ndarray) -> np.ndarray:
+    """[N_MELS, frames] mel power of a pre-padded signal, frame j = ctx[j*HOP : j*HOP + N_FFT].
+
+    Same numbers as librosa.feature.melspectrogram(center=False) (a test checks it), in plain numpy:
+    librosa's first STFT call costs ~2.4 s of lazy imports and JIT loading, more than animating a minute.
+    """
+    n = 1 + (len(ctx) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.as_strided(ctx, shape=(n, N_FFT), strides=(ctx.strides[0] * HOP, ctx.strides[0]))
+    window = np.zeros(N_FFT, np.float32)
+    off = (N_FFT - WIN) // 2
+    window[off: off + WIN] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)  # periodic Hann
+    spec = np.fft.rfft(frames * window, axis=1)
+    return _mel_filters() @ (spec.real ** 2 + spec.imag ** 2).T.astype(np.float32)
+
+
+def _deltas(x: np.ndarray, order: int, width: int = 9) -> np.ndarray:
+    """Savitzky-Golay derivative along time with edge-value padding (librosa.feature.delta, mode='nearest')."""
+    from scipy.signal import savgol_filter
+
+    return savgol_filter(x, width, polyorder=order, deriv=order, axis=-1, mode="nearest")
+
+
 def _mfcc_padded(ctx: np.ndarray) -> np.ndarray:
     """MFCC+deltas of a signal already padded by N_FFT//2 samples on both sides (frame j at ctx[j*HOP])."""
-    import librosa
     from scipy.fft import dct
 
-    mel = librosa.feature.melspectrogram(y=ctx, sr=SR, n_fft=N_FFT, hop_length=HOP, win_length=WIN,
-                                         n_mels=N_MELS, fmin=20.0, fmax=7600.0, center=False, power=2.0)
-    static = dct(np.log(mel + LOG_FLOOR), type=2, axis=0, norm="ortho")[:N_MFCC]
-    delta = librosa.feature.delta(static, width=9, order=1, mode="nearest")
-    delta2 = librosa.feature.delta(static, width=9, order=2, mode="nearest")
-    return np.concatenate([static, delta, delta2], axis=0).T.astype(np.float32)
+    static = dct(np.log(_mel_power(ctx) + LOG_FLOOR), type=2, axis=0, norm="ortho")[:N_MFCC]
+    return np.concatenate([static, _deltas(static, 1), _deltas(static, 2)], axis=0).T.astype(np.float32)
 
 
 def mfcc(samples: np.ndarray, chunk_s: float = CHUNK_S) -> np.ndarray:

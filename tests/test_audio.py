@@ -119,3 +119,20 @@ def test_video_given_as_audio_uses_its_sound(shared_data) -> None:
     x = audio.load_speech(shared_data / "video" / "hdtf_woman_8s_512.mp4")
     assert abs(len(x) / audio.SR - 8.06) < 0.1
     assert audio.voice_activity(audio.normalize_loudness(x)[0]).mean() > 0.3
+
+
+def test_numpy_mel_and_deltas_match_librosa() -> None:
+    import librosa
+
+    x, _ = speech_like(2.0, seed=4)
+    ctx = np.pad(x, (audio.N_FFT // 2, audio.N_FFT // 2))
+    ref = librosa.feature.melspectrogram(y=ctx, sr=audio.SR, n_fft=audio.N_FFT, hop_length=audio.HOP,
+                                         win_length=audio.WIN, n_mels=audio.N_MELS, fmin=20.0, fmax=7600.0,
+                                         center=False, power=2.0)
+    ours = audio._mel_power(ctx)
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
+    static = np.random.default_rng(0).standard_normal((13, 60))
+    for order in (1, 2):
+        np.testing.assert_allclose(audio._deltas(static, order),
+                                   librosa.feature.delta(static, width=9, order=order, mode="nearest"), atol=1e-9)
