@@ -19,7 +19,7 @@ import numpy as np
 from backend import media
 from backend.errors import UserError
 from backend.eval_machine import check_device, machine_info
-from backend.eval_memory import StageMemory
+from backend.eval_memory import StageMeter
 from backend.progress import QUIET, Progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +48,13 @@ def workloads(tmp: Path) -> list[tuple[str, Path]]:
 
 def bench(device: str = "cpu", progress: Progress = QUIET) -> dict:
     device = check_device(device)
+    machine = machine_info(device)  # before the stages: they may change torch's thread count
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="th-bench-") as tmp_name:
         tmp = Path(tmp_name)
         results = {name: bench_clip(clip, tmp / name.replace(":", "_"), progress) for name, clip in workloads(tmp)}
-    return {"machine": machine_info(device), "device_note": "every stage runs on the CPU today (no stage takes a "
+    machine["load_average_after"] = machine_info(device).get("load_average")
+    return {"machine": machine, "device_note": "every stage runs on the CPU today (no stage takes a "
             "device yet)", "workloads": results, "total_s": round(time.perf_counter() - t0, 1)}
 
 
@@ -65,58 +67,67 @@ def bench_clip(clip: Path, work: Path, progress: Progress) -> dict[str, Any]:
     info = media.probe_video(clip)
     fps = float(media.default_fps(info.fps))
     frames = media.count_frames(clip, fps)
-    stages: dict[str, dict[str, Any]] = {}
-    with StageMemory() as mem:
-        def run(name: str, fn: Callable[[], Any], count: int | None = None) -> Any:
-            mem.label(name)
-            t = time.perf_counter()
+    errors: dict[str, str] = {}
+    with StageMeter() as meter:
+        def run(name: str, fn: Callable[[], Any]) -> Any:
+            meter.label(name)
             try:
-                value = fn()
+                return fn()
             except UserError as exc:  # a stage this workload cannot run (e.g. no speech): say why
-                stages[name] = {"error": str(exc).splitlines()[0]}
+                errors[name] = str(exc).splitlines()[0]
                 return None
-            stages[name] = _entry(time.perf_counter() - t, count)
-            return value
 
-        run("decode", lambda: sum(1 for _ in media.iter_frames(clip, fps)), frames)
+        run("decode", lambda: sum(1 for _ in media.iter_frames(clip, fps)))
 
         def on_event(event: dict) -> None:
             if event.get("event") == "progress" and event.get("stage") in ANALYZE_STAGES:
-                mem.label(ANALYZE_STAGES[event["stage"]])
+                meter.label(ANALYZE_STAGES[event["stage"]])
 
         profile = run("analyze", lambda: analyze(clip, work / "profile", progress=Progress(mode="quiet",
                                                                                            callback=on_event),
-                                                  overlay=False), frames)
+                                                  overlay=False))
+        render = None
         if profile is not None:
-            q = json.loads((profile / "quality.json").read_text())["timings"]
-            decode_s = stages["decode"]["s"]
-            for name, seconds in (("track", q["decode_track_s"] - decode_s), ("fit", q["fit_s"]),
-                                  ("texture", q["texture_s"])):
-                stages[name] = _entry(max(seconds, 0.0), frames)
-            stages["track"]["note"] = "analyze's decode+track time minus the decode-only pass"
-            run("personalize", lambda: personalize(profile, progress=progress), frames)
+            run("personalize", lambda: personalize(profile, progress=progress))
             speech = profile / "audio.wav"
-            if "error" not in stages["personalize"] and speech.is_file():
-                run("animate", lambda: animate(profile, speech), frames)
-            run("rasterize", lambda: rasterize_all(profile), frames)
-            render = run("render", lambda: _render(profile, work), frames)
-            if render is not None:
-                stages["render"]["stage_timings"] = render.timings
-        mem.label(None)
-        for name, (start, peak) in mem.peaks.items():
-            if name in stages:
-                stages[name].update(start_rss_mb=round(start, 1), peak_rss_mb=round(peak, 1))
+            if "personalize" not in errors and speech.is_file():
+                run("animate", lambda: animate(profile, speech))
+            run("rasterize", lambda: rasterize_all(profile))
+            render = run("render", lambda: _render(profile, work))
+    stages = stage_table(meter.stats, errors, frames)
+    if render is not None:
+        stages["render"]["stage_timings"] = render.timings
     stages["refine_train"] = {"missing": "the GAN refiner does not exist yet"}
     stages["refine_infer"] = {"missing": "the GAN refiner does not exist yet"}
     stages["blender"] = blender_stage(work / "profile", work) if profile is not None else {"missing": "no profile"}
     return {"clip": clip.name, "frames": frames, "fps": fps, "size": [info.width, info.height], "stages": stages}
 
 
-def _entry(seconds: float, count: int | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"s": round(seconds, 3)}
-    if count:
-        entry["per_frame_ms"] = round(1000 * seconds / count, 2)
-    return entry
+def stage_table(stats: dict[str, dict[str, float]], errors: dict[str, str], frames: int) -> dict[str, dict]:
+    """Meter stats -> the bench's stages. `analyze` is only the part before tracking starts plus the total of
+    its sub-stages; `track` holds decode + MediaPipe, so the decode-only pass is subtracted from it."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in stats.items():
+        out[name] = {"s": round(s["wall_s"], 3), "cpu_s": round(s["cpu_s"], 3),
+                     "per_frame_ms": round(1000 * s["wall_s"] / max(frames, 1), 2),
+                     "start_rss_mb": round(s["start_rss_mb"], 1), "peak_rss_mb": round(s["peak_rss_mb"], 1)}
+    if "track" in out and "decode" in out:
+        for key in ("s", "cpu_s"):
+            out["track"][key] = round(max(out["track"][key] - out["decode"][key], 0.0), 3)
+        out["track"]["per_frame_ms"] = round(1000 * out["track"]["s"] / max(frames, 1), 2)
+        out["track"]["note"] = "decode + MediaPipe inside analyze, minus the decode-only pass"
+    subs = [out[k] for k in ("track", "fit", "texture") if k in out]
+    if "analyze" in out and subs:
+        a = out["analyze"]
+        a["s"] = round(a["s"] + sum(x["s"] for x in subs) + out.get("decode", {}).get("s", 0.0) * ("track" in out), 3)
+        a["cpu_s"] = round(a["cpu_s"] + sum(x["cpu_s"] for x in subs)
+                           + out.get("decode", {}).get("cpu_s", 0.0) * ("track" in out), 3)
+        a["per_frame_ms"] = round(1000 * a["s"] / max(frames, 1), 2)
+        a["peak_rss_mb"] = max([a["peak_rss_mb"]] + [x["peak_rss_mb"] for x in subs])
+        a["note"] = "whole analyze call: decode + track + fit + texture + writing the profile"
+    for name, message in errors.items():
+        out[name] = {"error": message}
+    return out
 
 
 def rasterize_all(profile_dir: Path, batch: int = 16) -> int:

@@ -70,16 +70,20 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
     def timed(name: str, t0: float) -> None:
         timings[name] = round(time.perf_counter() - t0, 2)
 
+    if not clip.is_file() or media.sniff(clip) != "video":
+        raise UserError(f"{clip} is not a video file", hint="pass a video of a person talking")
+    fps = float(media.default_fps(media.probe_video(clip).fps))
+    total = media.count_frames(clip, fps)
+    if train_frames < 10 or total < train_frames + MIN_TEST_FRAMES:
+        raise UserError(f"{clip} has {total} frames at {fps:g} fps: need at least {train_frames + MIN_TEST_FRAMES} "
+                        f"to analyse {train_frames} and test on at least {MIN_TEST_FRAMES}",
+                        hint="use a longer clip or lower --train-frames (at least 10)")
     samples = _speech(clip, speech)
     t = time.perf_counter()
     full_dir = analyze(clip, work / "full_profile", audio=speech, progress=progress, overlay=False)
     timed("analyze_full_s", t)
     full = load_profile(full_dir)
     fps, total = full.fps, int(full.manifest["frame_count"])
-    if train_frames < 10 or total < train_frames + MIN_TEST_FRAMES:
-        raise UserError(f"{clip} has {total} frames at {fps:g} fps: need at least {train_frames + MIN_TEST_FRAMES} "
-                        f"to analyse {train_frames} and test on at least {MIN_TEST_FRAMES}",
-                        hint="use a longer clip or lower --train-frames (at least 10)")
     target_audio, heldout_audio = cut_speech(samples, audio.SR, fps, train_frames, work)
     full_fit = full.fit()
     t = time.perf_counter()

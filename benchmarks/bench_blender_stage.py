@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,15 @@ from addon import animation  # noqa: E402
 from addon.export import export_rig  # noqa: E402
 from addon.formats import load_tracks  # noqa: E402
 from addon.profile import load_profile  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM; ru_maxrss would include the parent's, as it survives exec on Linux)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
 
 
 def main() -> None:
@@ -46,7 +54,7 @@ def main() -> None:
                       "channels": len(tracks.basis) + 6, "rig_and_keyframes_s": round(build_and_key, 4),
                       "keyframes_s": round(keyframe, 4), "export_glb_s": round(export, 4),
                       "glb_bytes": os.path.getsize(path),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                      "peak_rss_mb": peak_rss_mb()}))
     sys.stdout.flush()
     os._exit(0)  # bpy 4.5 can hang at interpreter exit (design.md section 6)
 

@@ -1,4 +1,5 @@
-"""`talking-head eval` end to end on a short real clip: a valid report with every key (realdata tier)."""
+"""`talking-head eval`: bad inputs refused up front; end to end on a short real clip, a valid report with every
+key (realdata tier)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ import pytest
 from backend.cli import main
 from backend.evaluation import MISSING, RENDERED, REQUIRED_KEYS, VIDEO_METRICS
 
-pytestmark = pytest.mark.realdata
+
+def test_eval_refuses_bad_inputs_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from backend.demo_clip import write_demo_clip
+
+    silent = write_demo_clip(tmp_path / "silent.mp4", frames=80, with_audio=False)
+    assert main(["eval", str(silent), "--train-frames", "20", "-o", str(tmp_path / "a"), "--progress", "quiet"]) == 2
+    assert "no audio stream" in capsys.readouterr().err
+    assert main(["eval", str(silent), "--train-frames", "60", "-o", str(tmp_path / "b"), "--progress", "quiet"]) == 2
+    assert "need at least 110" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "work" / "full_profile").exists()
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +32,7 @@ def report_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return out
 
 
+@pytest.mark.realdata
 def test_report_has_every_key(report_dir: Path) -> None:
     report = json.loads((report_dir / "report.json").read_text())
     assert set(REQUIRED_KEYS) <= set(report)
@@ -45,6 +56,7 @@ def test_report_has_every_key(report_dir: Path) -> None:
     assert all(v >= 0 for v in report["timings"].values()) and report["timings"]["total_s"] > 0
 
 
+@pytest.mark.realdata
 def test_fitted_tracks_beat_predicted_pose(report_dir: Path) -> None:
     """The renderer's ceiling (true expression and pose) must look more like the real frames than a video whose
     head pose was sampled, else the comparison is broken (e.g. frames out of step)."""
@@ -52,6 +64,7 @@ def test_fitted_tracks_beat_predicted_pose(report_dir: Path) -> None:
     assert v["coarse_fitted_tracks"]["lmd_px"] < v["coarse_predicted_pose"]["lmd_px"]
 
 
+@pytest.mark.realdata
 def test_markdown_and_figures(report_dir: Path) -> None:
     text = (report_dir / "report.md").read_text()
     assert "| PSNR" in text and "missing" in text and "![frame strip](strip.png)" in text

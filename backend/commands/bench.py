@@ -29,7 +29,7 @@ def summary(result: dict) -> str:
             if "s" in s:
                 per = f"{s['per_frame_ms']:8.1f} ms/frame" if "per_frame_ms" in s else " " * 17
                 mem = f"  peak {s['peak_rss_mb']:.0f} MiB" if "peak_rss_mb" in s else ""
-                lines.append(f"  {stage:14s} {s['s']:8.2f} s {per}{mem}")
+                lines.append(f"  {stage:14s} {s['s']:8.2f} s (cpu {s['cpu_s']:7.2f} s) {per}{mem}")
             elif "keyframes_s" in s:
                 lines.append(f"  {stage:14s} keyframes {s['keyframes_s']:.3f} s, GLB export {s['export_glb_s']:.2f} s,"
                              f" peak {s['peak_rss_mb']:.0f} MiB (own process)")
