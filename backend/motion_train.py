@@ -148,7 +148,7 @@ def train(model: MotionNet, batches: Iterator[Batch], weights: LossWeights, cfg:
                     progress.message(f"early stop at step {done}: best held-out loss {hist.best_val:.3f} "
                                      f"at step {hist.best_step}")
                     break
-        elif val is None and done % cfg.eval_every == 0:
+        elif val is None and (done % cfg.eval_every == 0 or done == cfg.steps) and running:
             hist.steps.append(done)
             hist.train.append(float(np.mean(running)))
             running = []
