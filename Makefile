@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0" || $(BIN)/python -m pip install -q "torch>=2.4"
 	$(BIN)/python -m pip install -q -e ".[blender,dev]"
+	@# face-alignment (optional landmark backend) pulls opencv-python, which would clash with
+	@# opencv-contrib-python over cv2: install it without dependencies (the rest are already here).
+	$(BIN)/python -m pip install -q --no-deps "face-alignment>=1.4"
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -29,7 +32,7 @@ test-gpu: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pyright addon
+	$(BIN)/pyright
 
 extension: $(STAMP)
 	$(BIN)/python tools/build_extension.py

@@ -152,38 +152,42 @@ def _fit_identity(tg: _Targets, model: FaceModel, euler0: np.ndarray, trans0: np
 
 
 def _fit_frames(tg: _Targets, identity: torch.Tensor, basis: torch.Tensor, theta0: torch.Tensor, cfg: FitConfig,
-                progress: Progress, chunk: int = 128) -> torch.Tensor:
-    """Levenberg-Marquardt per frame on theta = [euler(3), translation(3), expression(K)]."""
+                progress: Progress, fixed_pose: torch.Tensor | None = None, chunk: int = 128) -> torch.Tensor:
+    """Levenberg-Marquardt per frame on theta = [euler(3), translation(3), expression(K)], or on the
+    expression alone when `fixed_pose` [T,6] is given (theta0 is then [T,K])."""
     prior = cfg.expression_prior**0.5
-
-    def residual(theta: torch.Tensor, uv: torch.Tensor, depth: torch.Tensor, iod: torch.Tensor) -> torch.Tensor:
-        verts = identity + torch.einsum("k,kvc->vc", theta[6:], basis)
-        cam = verts @ euler_to_matrix(theta[:3]).T + theta[3:6]
-        one = _Targets(uv, depth, iod, tg.focal, tg.centre)
-        r2d, rdepth = _data_residuals(cam, one, cfg.depth_weight)
-        return torch.cat([r2d.reshape(-1), rdepth, prior * theta[6:]])
-
     # float32 is plenty for these small, well-conditioned per-frame problems and halves the cost
     identity, basis, theta0 = identity.float(), basis.float(), theta0.float()
     tg = _Targets(tg.uv.float(), tg.depth.float(), tg.iod.float(), tg.focal, tg.centre.float())
+    poses = fixed_pose.float() if fixed_pose is not None else torch.zeros(len(theta0), 0)
+
+    def residual(theta: torch.Tensor, pose: torch.Tensor, uv: torch.Tensor, depth: torch.Tensor,
+                 iod: torch.Tensor) -> torch.Tensor:
+        full = torch.cat([pose, theta]) if fixed_pose is not None else theta
+        verts = identity + torch.einsum("k,kvc->vc", full[6:], basis)
+        cam = verts @ euler_to_matrix(full[:3]).T + full[3:6]
+        r2d, rdepth = _data_residuals(cam, _Targets(uv, depth, iod, tg.focal, tg.centre), cfg.depth_weight)
+        return torch.cat([r2d.reshape(-1), rdepth, prior * full[6:]])
+
     batched_res = vmap(residual)
     batched_jac = vmap(jacfwd(residual))
     out = theta0.clone()
-    progress.stage("fit frames", len(theta0))
+    progress.stage("fit frames" if fixed_pose is None else "refit expressions", len(theta0))
     for start in range(0, len(theta0), chunk):
         sl = slice(start, start + chunk)
-        theta, uv, depth, iod = out[sl], tg.uv[sl], tg.depth[sl], tg.iod[sl]
+        data = (poses[sl], tg.uv[sl], tg.depth[sl], tg.iod[sl])
+        theta = out[sl]
         mu = torch.full((len(theta),), 1e-3)
-        res = batched_res(theta, uv, depth, iod)
+        res = batched_res(theta, *data)
         cost = (res**2).sum(1)
         for _ in range(cfg.lm_iterations):
-            jac = batched_jac(theta, uv, depth, iod)  # [B,R,P]
+            jac = batched_jac(theta, *data)  # [B,R,P]
             jtj = jac.transpose(1, 2) @ jac
             jtr = (jac.transpose(1, 2) @ res[..., None])[..., 0]
             diag = torch.diagonal(jtj, dim1=1, dim2=2).clamp_min(1e-12)
             step = torch.linalg.solve(jtj + torch.diag_embed(mu[:, None] * diag), -jtr)
             cand = theta + step
-            cand_res = batched_res(cand, uv, depth, iod)
+            cand_res = batched_res(cand, *data)
             cand_cost = (cand_res**2).sum(1)
             better = cand_cost < cost
             theta = torch.where(better[:, None], cand, theta)
@@ -193,6 +197,28 @@ def _fit_frames(tg: _Targets, identity: torch.Tensor, basis: torch.Tensor, theta
         out[sl] = theta
         progress.update(len(theta))
     return out.double()
+
+
+def refit_expression(landmarks: np.ndarray, identity: np.ndarray, model: FaceModel, pose: np.ndarray,
+                     camera: np.ndarray, expression0: np.ndarray, config: FitConfig | None = None,
+                     progress: Progress = QUIET) -> np.ndarray:
+    """Expressions [T,K] that best explain the landmarks with the head pose held at `pose` [T,6].
+
+    Used after smoothing the pose: the per-frame fit lets expression soak up some pose noise, so smoothing
+    the pose alone would leave that noise in the expressions and misalign the mesh."""
+    cfg = config or FitConfig()
+    tg = _targets(landmarks[:, :N_MESH].astype(np.float64), float(camera[0]), np.asarray(camera[1:], np.float64))
+    theta = _fit_frames(tg, torch.tensor(identity, dtype=DT), torch.tensor(model.basis, dtype=DT),
+                        torch.tensor(expression0, dtype=DT), cfg, progress,
+                        fixed_pose=torch.tensor(pose, dtype=DT))
+    return theta.numpy().astype(np.float32)
+
+
+def _targets(lm: np.ndarray, focal: float, centre: np.ndarray) -> _Targets:
+    depth = torch.tensor(-lm[..., 2], dtype=DT)  # toward the camera positive, px
+    return _Targets(uv=torch.tensor(lm[..., :2], dtype=DT), depth=depth - depth.mean(1, keepdim=True),
+                    iod=torch.tensor(inter_ocular(lm[..., :2]), dtype=DT).clamp_min(1.0), focal=focal,
+                    centre=torch.tensor(centre, dtype=DT))
 
 
 def fit_sequence(landmarks: np.ndarray, width: int, height: int, model: FaceModel,
@@ -205,10 +231,7 @@ def fit_sequence(landmarks: np.ndarray, width: int, height: int, model: FaceMode
     basis_np = model.basis.reshape(model.n_expr, -1).astype(np.float64)
     expr0 = np.ascontiguousarray(np.linalg.lstsq(basis_np.T, (local - local.mean(0)).reshape(len(lm), -1).T,
                                                  rcond=None)[0].T)
-    depth = torch.tensor(-lm[..., 2], dtype=DT)  # toward the camera positive, px
-    tg = _Targets(uv=torch.tensor(lm[..., :2], dtype=DT), depth=depth - depth.mean(1, keepdim=True),
-                  iod=torch.tensor(inter_ocular(lm[..., :2]), dtype=DT).clamp_min(1.0), focal=focal,
-                  centre=torch.tensor(centre, dtype=DT))
+    tg = _targets(lm, focal, centre)
     subset = np.unique(np.linspace(0, len(lm) - 1, min(len(lm), cfg.identity_frames)).round().astype(int))
     identity = _fit_identity(tg.subset(subset), model, euler0[subset], trans0[subset], expr0[subset], cfg, progress)
     basis = torch.tensor(model.basis, dtype=DT)

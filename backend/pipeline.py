@@ -16,7 +16,7 @@ from backend.atomic import atomic_dir
 from backend.crops import CROP_SIZES, crop_affines, crop_boxes, crop_camera
 from backend.errors import UserError
 from backend.facemodel import load_template
-from backend.fitting import fit_sequence, reprojection_nme
+from backend.fitting import FitConfig, fit_sequence, refit_expression, reprojection_nme
 from backend.landmarks import N_MESH
 from backend.metrics import mouth_opening, pearson, ratio, rotation_jerk, rotation_jitter
 from backend.overlay import draw_overlay, unique_edges
@@ -115,9 +115,12 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
 
     t = time.perf_counter()
     fit = fit_sequence(tracked.landmarks, width, height, template, progress=progress)
-    pose = smooth_pose(fit.pose, rate)
-    expression = smooth_expression(fit.expression, rate)
     model = template.with_identity(fit.identity)
+    pose = smooth_pose(fit.pose, rate)
+    # with the head now smooth, let expression explain what the pose noise no longer covers
+    refit = refit_expression(tracked.landmarks, model.vertices, model, pose, fit.camera, fit.expression,
+                             FitConfig(lm_iterations=3), progress)
+    expression = smooth_expression(refit, rate)
     centres, side = crop_boxes(tracked.landmarks[:, :N_MESH, :2], rate)
     crops = {s: crop_affines(centres, side, s) for s in CROP_SIZES}
     timings["fit_s"] = time.perf_counter() - t
