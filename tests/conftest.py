@@ -15,6 +15,14 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # the same default as the CLI (backend.cli.configure_torch_threads): on 2 shared cores extra torch
+    # threads make everything several times slower
+    from backend.cli import configure_torch_threads
+
+    configure_torch_threads()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     have_data = SHARED_DATA.is_dir()
     try:
