@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from skimage import data
@@ -43,3 +44,19 @@ def test_short_gaps_are_interpolated():
     assert not too_long
     np.testing.assert_allclose(filled[:, 0, 0], np.arange(10))
     assert frame_ranges(~valid) == [(3, 5)]
+
+
+def test_two_faces_keep_the_main_person_and_say_so():
+    """Two copies of the photograph, the larger on the left; the smaller one moves closer over time."""
+    face = data.astronaut()[0:260, 100:360]
+    frames = []
+    for i in range(10):
+        canvas = np.full((300, 540, 3), 200, np.uint8)
+        canvas[20:280, 0:260] = face
+        x = 320 - 4 * i
+        canvas[60:240, x:x + 180] = cv2.resize(face, (180, 180))
+        frames.append(canvas)
+    result = track_frames(enumerate(frames), len(frames), 25.0)
+    centres = result.landmarks[:, :468, :2].mean(1)
+    assert (centres[:, 0] < 260).all(), "the larger (left) face must be kept in every frame"
+    assert any("several faces" in note for note in result.notes)
