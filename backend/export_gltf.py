@@ -8,7 +8,6 @@ empty with a child mesh whose shape keys are named after the basis (mesh.extras.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pygltflib as gl
 
 from backend.atomic import atomic_path
 from backend.errors import UserError
+from backend.profile import load_profile
 from backend.tracks import Tracks
 
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -43,17 +43,8 @@ class FaceAsset:
 
 
 def load_face_asset(profile_dir: str | os.PathLike[str]) -> FaceAsset:
-    profile = Path(profile_dir)
-    manifest_path = profile / "manifest.json"
-    if not manifest_path.is_file():
-        raise UserError(f"not a profile directory (no manifest.json): {profile}",
-                        hint="pass the directory written by `talking-head analyze`")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("format") != "talking-head-profile":
-        raise UserError(f"{manifest_path} is not a Talking Head profile manifest")
-    if int(manifest.get("version", 0)) > 1:
-        raise UserError(f"profile {profile} has format version {manifest['version']}, newer than this "
-                        "software understands (1)", hint="update Talking Head")
+    loaded = load_profile(profile_dir)
+    profile, manifest = loaded.path, loaded.manifest
     model_path = profile / "face_model.npz"
     if not model_path.is_file():
         raise UserError(f"profile is incomplete, {model_path} is missing", hint="re-run `talking-head analyze`")

@@ -3,7 +3,6 @@ streaming batch sampler over any number of profiles (only a bounded shard is in 
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 from backend import audio
 from backend.errors import UserError
 from backend.motion_mouth import MouthModel
+from backend.profile import load_profile
 
 
 @dataclass
@@ -41,17 +41,7 @@ class MotionClip:
 
 
 def read_manifest(profile: Path) -> dict:
-    path = profile / "manifest.json"
-    if not path.is_file():
-        raise UserError(f"{profile} is not a profile directory (no manifest.json)",
-                        hint="create one with `talking-head analyze CLIP -o PROFILE`")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != "talking-head-profile":
-        raise UserError(f"{path} is not a Talking Head profile manifest")
-    if int(manifest.get("version", 0)) > 1:
-        raise UserError(f"profile {profile} has a newer format version ({manifest['version']})",
-                        hint="update Talking Head")
-    return manifest
+    return load_profile(profile).manifest
 
 
 def load_clip(profile: str | Path) -> MotionClip:

@@ -70,10 +70,11 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 def load_profile(path: str | os.PathLike[str]) -> Profile:
     path = Path(path)
     if not path.is_dir():
-        raise UserError(f"profile not found: {path}", hint="create it with `talking-head analyze CLIP -o DIR`")
+        raise UserError(f"not a profile directory (it does not exist): {path}",
+                        hint="create it with `talking-head analyze CLIP -o DIR`")
     manifest = read_manifest(path)
     if manifest is None or manifest.get("format") != FORMAT:
-        raise UserError(f"{path} is not a Talking Head profile (no valid manifest.json)",
+        raise UserError(f"not a profile directory (no valid Talking Head manifest.json): {path}",
                         hint="create it with `talking-head analyze CLIP -o DIR`")
     if int(manifest.get("version", 0)) > VERSION:
         raise UserError(f"profile {path} has format version {manifest['version']}, newer than this software "
