@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -21,8 +20,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .errors import AddonError
-from .service_client import BackendNotFound, JobCancelled, ServiceClient, ServiceJob
+from .errors import AddonError, JobCancelled
+from .service_client import BackendNotFound, ServiceClient, ServiceJob
+from .threaded_job import ThreadedJob
 
 REMOTE_COMMANDS = ("analyze", "animate", "render")
 UPLOAD_SHARE = 0.1  # of a service job's progress bar: the uploads; the rest follows the server's progress
@@ -82,7 +82,7 @@ def _options(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-class RemoteJob:
+class RemoteJob(ThreadedJob):
     """One step on the service, end to end in a thread; `poll()`/`cancel()`/`finished`/`error` like
     client.ProcessJob. `job_ids` lists the server jobs it submitted (for the log and for tests)."""
 
@@ -90,65 +90,26 @@ class RemoteJob:
         self.client, self.task, self.poll_interval = client, task, poll_interval
         self.job_ids: list[str] = []
         self.service_job: ServiceJob | None = None
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._error: str | None = None
-        self._reported = False
-        self._thread = threading.Thread(target=self._run, name="talking-head-remote-step", daemon=True)
-        self._thread.start()
+        super().__init__("talking-head-remote-step")
 
-    # ---- the Job surface ----
-
-    def poll(self) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        if any(e["event"] in ("done", "failed") for e in events):
-            self._reported = True
-        return events
+    # ---- the Job surface (the rest is ThreadedJob's) ----
 
     def cancel(self) -> None:
         """Never blocks: the service job's thread sends the cancel request and the step then ends 'cancelled'."""
-        self._cancel.set()
+        super().cancel()
         with self._lock:
             if self.service_job is not None:
                 self.service_job.cancel()
 
-    def wait(self, timeout: float | None = None) -> list[dict[str, Any]]:
-        self._thread.join(timeout)
-        return self.poll()
-
-    @property
-    def finished(self) -> bool:
-        return self._reported
-
-    @property
-    def error(self) -> str | None:
-        return self._error
-
     # ---- the thread ----
-
-    def _emit(self, event: str, **data: Any) -> None:
-        self._events.put({"event": event, **data})
 
     def _progress(self, stage: str, fraction: float, eta_s: float | None = None) -> None:
         self._emit("progress", stage=stage, fraction=round(min(max(fraction, 0.0), 1.0), 4), eta_s=eta_s)
 
-    def _run(self) -> None:
-        try:
-            self.client.check()  # unreachable / wrong token / too old: say so before uploading anything
-            getattr(self, f"_{self.task.command}")()
-            self._emit("done")
-        except AddonError as exc:
-            self._error = "cancelled" if self._cancel.is_set() and isinstance(exc, JobCancelled) else str(exc)
-            self._emit("failed", message=self._error)
-        except Exception as exc:  # never let the thread die silently: the UI would wait forever
-            self._error = f"{type(exc).__name__}: {exc}"
-            self._emit("failed", message=self._error)
+    def _run_steps(self) -> None:
+        self.client.check()  # unreachable / wrong token / too old: say so before uploading anything
+        getattr(self, f"_{self.task.command}")()
 
     def _service(self, request: dict[str, Any], files: dict[str, str], lo: float, hi: float,
                  download_dir: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import tempfile
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from .errors import AddonError
+from .errors import AddonError, JobCancelled
+from .threaded_job import ThreadedJob
 
 API_VERSION = 1
 MIN_BACKEND_VERSION = (0, 1, 0)
@@ -41,10 +40,6 @@ class BackendAuthError(AddonError):
 
 
 class BackendTooOld(AddonError):
-    pass
-
-
-class JobCancelled(AddonError):
     pass
 
 
@@ -221,7 +216,7 @@ class ServiceClient:
         return dest
 
 
-class ServiceJob:
+class ServiceJob(ThreadedJob):
     """One job end to end in a background thread: upload `files` (role -> local path), submit `request`
     with the upload ids filled in, poll until it ends, download its results into `download_dir`.
 
@@ -236,63 +231,21 @@ class ServiceJob:
         self.fetch_profile, self.poll_interval = fetch_profile, poll_interval
         self.job_id: str | None = None
         self.status: dict[str, Any] | None = None
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._cancel = threading.Event()
-        self._error: str | None = None
-        self._finished = False
-        self._thread = threading.Thread(target=self._run, name="talking-head-service-job", daemon=True)
-        self._thread.start()
+        super().__init__("talking-head-service-job")
 
-    # ---- the ProcessJob surface ----
-
-    def poll(self) -> list[dict[str, Any]]:
-        events = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        for event in events:
-            if event["event"] in ("done", "failed"):
-                self._finished = True
-        return events
+    # ---- the ProcessJob surface (the rest is ThreadedJob's) ----
 
     def cancel(self) -> None:
         """Stop uploading, and cancel the job on the server (it stops within seconds). Never blocks: the
         job's thread sends the request and then reports the end as usual."""
-        self._cancel.set()
+        super().cancel()
 
     def wait(self, timeout: float | None = None) -> list[dict[str, Any]]:
         """Background mode: block until the job ends; returns all events. Raises AddonError on failure."""
-        self._thread.join(timeout)
-        events = self.poll()
+        events = super().wait(timeout)
         if self._error:
             raise (JobCancelled if self._cancel.is_set() else AddonError)(self._error)
         return events
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-    @property
-    def error(self) -> str | None:
-        return self._error
-
-    # ---- the thread ----
-
-    def _emit(self, event: str, **data: Any) -> None:
-        self._events.put({"event": event, **data})
-
-    def _run(self) -> None:
-        try:
-            self._run_steps()
-            self._emit("done")
-        except AddonError as exc:
-            self._error = "cancelled" if self._cancel.is_set() and isinstance(exc, JobCancelled) else str(exc)
-            self._emit("failed", message=self._error)
-        except Exception as exc:  # never let the thread die silently: the UI would wait forever
-            self._error = f"{type(exc).__name__}: {exc}"
-            self._emit("failed", message=self._error)
 
     def _run_steps(self) -> None:
         health = self.client.check()
