@@ -37,6 +37,7 @@ AUDIO_SR = 16000
 @dataclass
 class AnalyzeInputs:
     clip: Path
+    info: media.VideoInfo
     audio: Path | None
     fps: float
     frame_count: int
@@ -61,7 +62,7 @@ def _check_inputs(clip: Path, audio: Path | None, fps: float | None) -> AnalyzeI
     total = media.count_frames(clip, rate)
     if total < 10:
         raise UserError(f"{clip} is too short: {total} frames at {rate:g} fps; analyze needs at least 10 (ideally ~300)")
-    return AnalyzeInputs(clip=clip, audio=audio, fps=rate, frame_count=total, clip_sha=media.sha256_file(clip),
+    return AnalyzeInputs(clip=clip, info=info, audio=audio, fps=rate, frame_count=total, clip_sha=media.sha256_file(clip),
                          audio_sha=media.sha256_file(audio) if audio else None)
 
 
@@ -184,7 +185,7 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
             media.write_wav(tmp / "audio.wav", audio_samples, AUDIO_SR)
         if overlay:
             t = time.perf_counter()
-            _write_overlay(tmp / "overlay.mp4", clip, rate, total, model, expression, pose, fit.camera,
+            _write_overlay(tmp / "overlay.mp4", clip, inputs.info, rate, total, model, expression, pose, fit.camera,
                            tracked.landmarks, audio_samples, progress)
             timings["overlay_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t0
@@ -198,16 +199,15 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
 def _clip_audio(inputs: AnalyzeInputs, progress: Progress) -> np.ndarray | None:
     if inputs.audio is not None:
         return media.load_audio(inputs.audio, sr=AUDIO_SR)
-    if media.probe_video(inputs.clip).has_audio:
+    if inputs.info.has_audio:
         return media.load_audio(inputs.clip, sr=AUDIO_SR)
     progress.message("the clip has no audio stream and no --audio was given: the profile has no speech, so "
                      "personalize will need audio (pass --audio WAV)")
     return None
 
 
-def _write_overlay(path: Path, clip: Path, rate: float, total: int, model, expression, pose, camera, landmarks,
+def _write_overlay(path: Path, clip: Path, info: media.VideoInfo, rate: float, total: int, model, expression, pose, camera, landmarks,
                    audio_samples, progress: Progress) -> None:
-    info = media.probe_video(clip)
     scale = min(1.0, OVERLAY_MAX_SIDE / max(info.width, info.height))
     out_w, out_h = media.frame_size(info, OVERLAY_MAX_SIDE)
     edges = unique_edges(model.triangles)

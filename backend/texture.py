@@ -54,10 +54,11 @@ def _to_tensor_images(images: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(images).permute(0, 3, 1, 2).float() / 255.0
 
 
-def unwrap_texture(model: FaceModel, samples: FrameSamples, size: int = TEXTURE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def unwrap_texture(model: FaceModel, samples: FrameSamples, uvr: raster.Raster | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Visibility-weighted average of the frames in UV space -> (lit texture [S,S,3], weight [S,S])."""
     tris = torch.as_tensor(model.triangles).long()
-    uvr = uv_raster(model, size)
+    uvr = uvr if uvr is not None else uv_raster(model)
     identity, basis = torch.as_tensor(model.vertices), torch.as_tensor(model.basis)
     verts = posed_vertices(identity, basis, torch.as_tensor(samples.expression), torch.as_tensor(samples.pose))
     normals = raster.vertex_normals(verts, tris)
@@ -100,7 +101,8 @@ def fill_unseen(tex: np.ndarray, weight: np.ndarray, threshold: float = 0.05) ->
 
 
 def fit_lighting(model: FaceModel, samples: FrameSamples, lit: np.ndarray, steps: int = 30,
-                 size: int = 256, progress: Progress = QUIET) -> tuple[np.ndarray, np.ndarray]:
+                 size: int = 256, progress: Progress = QUIET, uvr: raster.Raster | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit SH lighting so renders match the frames; returns (albedo, sh)."""
     tris = torch.as_tensor(model.triangles).long()
     identity, basis = torch.as_tensor(model.vertices), torch.as_tensor(model.basis)
@@ -108,7 +110,7 @@ def fit_lighting(model: FaceModel, samples: FrameSamples, lit: np.ndarray, steps
     mean_pose = torch.as_tensor(samples.pose.mean(0, keepdims=True))
     ref_verts = posed_vertices(identity, basis, torch.zeros(1, model.n_expr), mean_pose)
     ref_normals = raster.vertex_normals(ref_verts, tris)[0]
-    uvr = uv_raster(model, lit.shape[0])
+    uvr = uvr if uvr is not None else uv_raster(model, lit.shape[0])
     texel_normals = torch.nn.functional.normalize(raster.interpolate_pixels(ref_normals, uvr, tris), dim=-1)
     lit_t = torch.as_tensor(lit).permute(2, 0, 1)[None]
     scale = size / samples.images.shape[1]
@@ -146,12 +148,13 @@ def fit_lighting(model: FaceModel, samples: FrameSamples, lit: np.ndarray, steps
 
 def estimate_texture(model: FaceModel, samples: FrameSamples, progress: Progress = QUIET) -> TextureResult:
     progress.stage("unwrap texture", 1)
-    lit, weight = unwrap_texture(model, samples)
-    face_texels = uv_raster(model).tri_id[0] >= 0
+    uvr = uv_raster(model)  # texel -> triangle map, shared by unwrapping and lighting
+    lit, weight = unwrap_texture(model, samples, uvr)
+    face_texels = uvr.tri_id[0] >= 0
     coverage = float((weight[face_texels.numpy()] > 0.05).mean())
     lit = fill_unseen(lit, weight)
     progress.update(1)
-    albedo, sh = fit_lighting(model, samples, lit, progress=progress)
+    albedo, sh = fit_lighting(model, samples, lit, progress=progress, uvr=uvr)
     albedo = fill_unseen(np.clip(albedo, 0, 1), np.where(face_texels.numpy(), 1.0, 0.0))
     return TextureResult(albedo=albedo.astype(np.float32), sh=sh.astype(np.float32), coverage=coverage)
 
