@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from backend import metrics
 from backend.motion_mouth import MouthModel
 from backend.tracks import POSE_CHANNELS
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 0 else 0.0
+    """backend.metrics.pearson, but 0 (no correlation) when either side is constant (e.g. a still mouth)."""
+    r = metrics.pearson(a, b)
+    return 0.0 if np.isnan(r) else r
 
 
 def jerk(pose: np.ndarray, scale: np.ndarray) -> float:
