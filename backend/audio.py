@@ -189,16 +189,26 @@ class SpeechFeatures:
     duration_s: float
     gain_db: float
     silence_row: np.ndarray  # the feature vector of digital silence (after the same normalisation)
+    phonetic: np.ndarray | None = None  # [N, phonetics.DIM] articulatory values, appended after the MFCCs
+
+    @property
+    def dim(self) -> int:
+        return self.mfcc.shape[1] + (0 if self.phonetic is None else self.phonetic.shape[1])
 
     def windows(self, n_frames: int, fps: float, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """[stop-start, WINDOW, FEATURE_DIM] windows for output frames start..stop (silence outside audio)."""
+        """[stop-start, WINDOW, dim] windows for output frames start..stop (silence outside audio)."""
         stop = n_frames if stop is None else stop
         centres = frame_centres(n_frames, fps)[start:stop]
         idx = centres[:, None] + np.arange(-(WINDOW // 2), WINDOW - WINDOW // 2)[None, :]
-        out = np.empty(idx.shape + (FEATURE_DIM,), dtype=np.float32)
+        out = np.empty(idx.shape + (self.dim,), dtype=np.float32)
         inside = (idx >= 0) & (idx < len(self.mfcc))
-        out[inside] = self.mfcc[idx[inside]]
-        out[~inside] = self.silence_row
+        out[inside, :FEATURE_DIM] = self.mfcc[idx[inside]]
+        out[~inside, :FEATURE_DIM] = self.silence_row
+        if self.phonetic is not None:
+            from backend.phonetics import SILENCE_ROW
+
+            out[inside, FEATURE_DIM:] = self.phonetic[idx[inside]]
+            out[~inside, FEATURE_DIM:] = SILENCE_ROW
         return out
 
     def iter_windows(self, n_frames: int, fps: float, block: int = 2048) -> Iterator[np.ndarray]:
@@ -224,8 +234,8 @@ def _silence_features() -> np.ndarray:
     return _SILENCE[0].copy()
 
 
-def speech_features(samples: np.ndarray, sr: int = SR) -> SpeechFeatures:
-    """Loudness-normalise and featurise 16 kHz mono speech.
+def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False) -> SpeechFeatures:
+    """Loudness-normalise and featurise 16 kHz mono speech (with `phonetic`, add backend.phonetics' values).
 
     Cepstral mean normalisation (the mean static MFCC over speech-active frames is subtracted) removes
     the recording channel (microphone, room), which is what lets a model trained on the target clip's audio
@@ -244,5 +254,17 @@ def speech_features(samples: np.ndarray, sr: int = SR) -> SpeechFeatures:
         offset[:N_MFCC] = feats[act, :N_MFCC].mean(axis=0)
         offset[0] = 0.0  # c0 carries loudness, already normalised: keep it absolute so silence stays silent
     feats -= offset
+    phones = None
+    if phonetic:
+        from backend.phonetics import articulatory_frames
+
+        phones = articulatory_frames(samples, len(feats))
+        # the phone loop always outputs some phone, also in digital silence and room noise: away from
+        # speech (over 100 ms from an active frame, so stop closures inside words stay) it is silence
+        from scipy.ndimage import maximum_filter1d
+
+        from backend.phonetics import SILENCE_ROW
+
+        phones[~maximum_filter1d(act, size=21, mode="constant")] = SILENCE_ROW
     return SpeechFeatures(mfcc=feats, activity=act, duration_s=len(samples) / SR, gain_db=gain_db,
-                          silence_row=_silence_features() - offset)
+                          silence_row=_silence_features() - offset, phonetic=phones)

@@ -1,6 +1,7 @@
 """The audio->motion stage: public entry points. The pieces, one idea per file:
 
-- motion_model.py: the network (MFCC windows -> conv -> BiLSTM -> expression) and its checkpoint file
+- audio.py, phonetics.py: MFCC windows and articulatory values from a phone decoder, per output frame
+- motion_model.py: the network (feature windows -> conv -> BiLSTM -> expression) and its checkpoint file
 - motion_data.py: profile -> training clip; streaming batches over many profiles
 - motion_train.py: the training loop, losses (coefficients, mouth vertices, velocity), early stopping
 - motion_pose.py: the person's generative head-pose style (spectrum + speech modulation)

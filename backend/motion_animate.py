@@ -63,7 +63,7 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
     if pose_mode not in POSE_MODES:
         raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
     progress.stage("audio features")
-    feats = audio.speech_features(samples)
+    feats = audio.speech_features(samples, phonetic=model.uses_phonetics)
     n = audio.frame_count(feats.duration_s, fps)
     progress.stage("predicting expression")
     expr = gaussian_filter1d(model.predict(feats.iter_windows(n, fps)), sigma=OUTPUT_SMOOTHING_S * fps, axis=0,

@@ -60,7 +60,7 @@ def load_clip(profile: str | Path) -> MotionClip:
     mouth = MouthModel.load(profile / "face_model.npz")
     fps = float(manifest["fps"])
     n = len(expression)
-    feats = audio.speech_features(audio.load_speech(wav))
+    feats = audio.speech_features(audio.load_speech(wav), phonetic=True)
     return MotionClip(name=profile.name, fps=fps, windows=feats.windows(n, fps),
                       activity=feats.frame_activity(n, fps), expression=expression, pose=pose, valid=valid,
                       mouth=mouth, face_model=str(manifest.get("face_model", "")),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from backend import audio
+from backend import audio, phonetics
 from backend.atomic import atomic_path
 from backend.errors import UserError
 
@@ -29,7 +29,7 @@ CHECKPOINT_VERSION = 1
 class MotionConfig:
     n_expr: int
     window: int = audio.WINDOW
-    feat_dim: int = audio.FEATURE_DIM
+    feat_dim: int = audio.FEATURE_DIM + phonetics.DIM  # MFCC + deltas, then phonetic values (older models: 39)
     conv: int = 48  # channels of the window encoder
     hidden: int = 96  # per-frame embedding and total LSTM width (half per direction)
     dropout: float = 0.5  # heavy: ~10 s of data per person (measured: 0.25 -> 0.5 raised held-out r)
@@ -52,12 +52,20 @@ class MotionNet(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(2 * (cfg.hidden // 2) + cfg.hidden, cfg.n_expr)
 
+    @property
+    def uses_phonetics(self) -> bool:
+        """Whether the model reads backend.phonetics' values after the MFCCs (models before it did not)."""
+        return self.cfg.feat_dim > audio.FEATURE_DIM
+
     def set_feature_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
-        self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.feat_std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
+        d = self.cfg.feat_dim
+        self.feat_mean.copy_(torch.as_tensor(mean[:d], dtype=torch.float32))
+        self.feat_std.copy_(torch.as_tensor(np.maximum(std[:d], 1e-3), dtype=torch.float32))
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """[B, T, W, F] windows -> [B, T, hidden] per-frame embeddings (no temporal context yet)."""
+        """[B, T, W, F] windows -> [B, T, hidden] per-frame embeddings (no temporal context yet); feature
+        columns past the model's `feat_dim` are ignored, so an MFCC-only model reads phonetic windows."""
+        windows = windows[..., : self.cfg.feat_dim]
         b, t, w, f = windows.shape
         x = (windows - self.feat_mean) / self.feat_std
         x = x.reshape(b * t, w, f).transpose(1, 2)  # Conv1d wants [N, channels, time]

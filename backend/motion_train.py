@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from backend import audio
 from backend.motion_data import MotionClip
 from backend.motion_model import MotionNet
 from backend.progress import QUIET, Progress
@@ -39,6 +40,9 @@ class TrainConfig:
     w_mouth: float = 1.0
     w_vel: float = 0.5
     feature_noise: float = 0.3  # in standardised feature units: augmentation for ~10 s of data
+    # share of training crops whose phonetic columns are blanked (set to their mean): the model must also
+    # work from the MFCCs alone, so a voice the phone decoder hears badly does not derail it
+    phonetic_dropout: float = 0.5
     eval_every: int = 25
     patience: int = 16  # evaluations without improvement before stopping
     seed: int = 0
@@ -120,10 +124,13 @@ def train(model: MotionNet, batches: Iterator[Batch], weights: LossWeights, cfg:
         for group in opt.param_groups:
             group["lr"] = lr
         windows, expr, valid = next(batches)
-        x = torch.from_numpy(windows)
+        x = torch.from_numpy(windows)[..., : model.cfg.feat_dim]
         if cfg.feature_noise:
             x = x + cfg.feature_noise * model.feat_std * torch.randn_like(x)
             x = x + 0.3 * cfg.feature_noise * model.feat_std * torch.randn(x.shape[0], 1, 1, x.shape[-1])
+        if cfg.phonetic_dropout and model.uses_phonetics:
+            drop = torch.rand(x.shape[0]) < cfg.phonetic_dropout
+            x[drop, ..., audio.FEATURE_DIM:] = model.feat_mean[audio.FEATURE_DIM:]
         model.train()
         loss, _ = motion_loss(model(x), torch.from_numpy(expr), torch.from_numpy(valid), weights, cfg)
         opt.zero_grad(set_to_none=True)
