@@ -47,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    configure_torch_threads()
     progress = Progress(mode=args.progress)
     try:
+        if getattr(args, "prefetch", None):
+            args.prefetch(args)  # a command's work that can start before torch is imported
+        configure_torch_threads()
         result = args.func(args, progress)
         return int(result or 0)
     except UserError as exc:

@@ -4,6 +4,7 @@ pose style (or the clip's own poses, or a still head), packed as Tracks."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
@@ -16,6 +17,9 @@ from backend.motion_personalize import MODEL_FILE
 from backend.motion_pose import PoseStyle, sample_pose
 from backend.progress import QUIET, Progress
 from backend.tracks import Tracks
+
+if TYPE_CHECKING:
+    from backend.phonetics import PhoneticDecode
 
 POSE_MODES = ("predicted", "clip", "still")
 OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
@@ -58,12 +62,15 @@ def clip_pose_replay(clip_pose: np.ndarray, clip_fps: float, n_frames: int, fps:
 
 def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
                     smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
-                    progress: Progress = QUIET) -> tuple[np.ndarray, np.ndarray]:
-    """16 kHz mono speech -> (expression [T,K], pose [T,6]) at `fps`."""
+                    progress: Progress = QUIET, phonetics: bool = True,
+                    decode: PhoneticDecode | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """16 kHz mono speech -> (expression [T,K], pose [T,6]) at `fps`. `phonetics=False` skips the phone
+    decoder (about 2x faster; the model then reads the MFCCs alone, see docs/motion.md); `decode` is that
+    decoder already started on these samples (`audio.start_phonetics`)."""
     if pose_mode not in POSE_MODES:
         raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
     progress.stage("audio features")
-    feats = audio.speech_features(samples, phonetic=model.uses_phonetics)
+    feats = audio.speech_features(samples, phonetic=phonetics and model.uses_phonetics, decode=decode)
     n = audio.frame_count(feats.duration_s, fps)
     progress.stage("predicting expression")
     expr = gaussian_filter1d(model.predict(feats.iter_windows(n, fps)), sigma=OUTPUT_SMOOTHING_S * fps, axis=0,
@@ -87,24 +94,28 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
 
 def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted", smoothing: float = 0.0,
             expression_scale: float = 1.0, seed: int = 0, fps: float | None = None,
-            model_path: Path | None = None, progress: Progress = QUIET) -> Tracks:
+            model_path: Path | None = None, progress: Progress = QUIET, phonetics: bool = True,
+            samples: np.ndarray | None = None, decode: PhoneticDecode | None = None) -> Tracks:
+    """Tracks for `speech`; `samples` (its 16 kHz mono decode) and `decode` (`audio.start_phonetics` on
+    them) may be passed when the caller started on them early."""
     profile = Path(profile)
     manifest = read_manifest(profile)
     model, meta = load_personal(profile, model_path)
     fps = float(fps or manifest["fps"])
     progress.stage("decoding audio")
-    samples = audio.load_speech(speech)
+    if samples is None:
+        samples = audio.load_speech(speech)
     if samples.size < audio.SR // 50:
         raise UserError(f"{speech} holds only {samples.size / audio.SR * 1000:.0f} ms of audio",
                         hint="pass a recording of at least a few frames' length")
     expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
-                                 progress)
+                                 progress, phonetics, decode)
     from backend.media import sha256_file
 
     return Tracks(fps=fps, basis=list(manifest.get("basis_names") or meta["basis_names"]), expression=expr,
                   pose=pose, profile_id=str(manifest.get("profile_id", "")),
                   face_model=str(manifest.get("face_model", meta["face_model"])),
                   provenance={"source": "animate", "software_version": __version__, "model": meta.get("init"),
-                              "options": {"pose": pose_mode, "smoothing": smoothing,
+                              "options": {"pose": pose_mode, "smoothing": smoothing, "phonetics": phonetics,
                                           "expression_scale": expression_scale, "seed": seed}},
                   audio={"sha256": sha256_file(speech), "duration_s": round(samples.size / audio.SR, 4)})

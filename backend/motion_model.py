@@ -64,8 +64,12 @@ class MotionNet(nn.Module):
 
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """[B, T, W, F] windows -> [B, T, hidden] per-frame embeddings (no temporal context yet); feature
-        columns past the model's `feat_dim` are ignored, so an MFCC-only model reads phonetic windows."""
+        columns past the model's `feat_dim` are ignored, so an MFCC-only model reads phonetic windows; missing
+        phonetic columns are blank (their training mean), which the model learned to handle (phonetic dropout)."""
         windows = windows[..., : self.cfg.feat_dim]
+        if windows.shape[-1] < self.cfg.feat_dim:  # MFCC-only windows: phonetic columns blank, as in training
+            blank = self.feat_mean[windows.shape[-1]:].expand(*windows.shape[:-1], -1)
+            windows = torch.cat([windows, blank], dim=-1)
         b, t, w, f = windows.shape
         x = (windows - self.feat_mean) / self.feat_std
         x = x.reshape(b * t, w, f).transpose(1, 2)  # Conv1d wants [N, channels, time]

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import welch
 
 PAUSE_FLOOR = 0.5  # motion amplitude in pauses relative to speech, when the clip cannot tell us
 
@@ -54,6 +53,8 @@ def fit_pose_style(pose: np.ndarray, fps: float, activity: np.ndarray | None = N
     comps = centred @ axes.T
     std = comps.std(axis=0)
     nper = int(min(128, max(8, len(pose) // 2)))
+    from scipy.signal import welch  # here, not at the top: `animate` never needs scipy.signal (0.4 s)
+
     freqs, psd = welch(comps, fs=fps, nperseg=nper, axis=0, detrend="constant", window="hann")
     psd = np.maximum(psd.T, 0.0)  # [6, F]
     # normalise each spectrum to unit variance (integral over frequency)

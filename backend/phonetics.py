@@ -102,28 +102,47 @@ def _decode_in_worker(piece: np.ndarray) -> np.ndarray:
     return np.frombuffer(proc.stdout, np.float32).reshape(n, DIM)
 
 
+class PhoneticDecode:
+    """The phone decoding of one recording, started when constructed and collected with `rows()`.
+
+    Several pieces run in worker processes, one per core; with `background` even a single piece does, so
+    the caller can do other work (imports, model loading) meanwhile. Otherwise one piece decodes in this
+    process when `rows()` is called (no process start-up)."""
+
+    def __init__(self, samples: np.ndarray, workers: int | None = None, background: bool = False) -> None:
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+        workers = max(1, workers or os.cpu_count() or 1)
+        chunk_s = min(CHUNK_S, max(MIN_CHUNK_S, len(pcm) / SR / workers))
+        self.chunk, overlap = int(chunk_s * SR) // HOP * HOP, int(OVERLAP_S * SR)
+        self.starts = list(range(0, max(1, len(pcm)), self.chunk))
+        self.lows = [max(0, start - overlap) for start in self.starts]
+        self.pieces = [pcm[lo: start + self.chunk + overlap] for lo, start in zip(self.lows, self.starts, strict=True)]
+        self._pool: ThreadPoolExecutor | None = None
+        if background or (len(self.pieces) > 1 and workers > 1):
+            self._pool = ThreadPoolExecutor(min(workers, len(self.pieces)))  # threads only wait on pipes
+            self._futures = [self._pool.submit(_decode_in_worker, piece) for piece in self.pieces]
+
+    def rows(self, n_frames: int) -> np.ndarray:
+        """[n_frames, DIM] articulatory values on the 100 Hz MFCC grid."""
+        if self._pool is not None:
+            try:
+                decoded = [future.result() for future in self._futures]
+            finally:
+                self._pool.shutdown()
+        else:
+            decoded = [_decode_rows(piece) for piece in self.pieces]
+        out = np.tile(SILENCE_ROW, (n_frames, 1))
+        for lo, start, rows in zip(self.lows, self.starts, decoded, strict=True):
+            first = (start - lo) // HOP  # drop the overlap before the chunk; the one after is cut by the next
+            dst = start // HOP
+            keep = rows[first: first + self.chunk // HOP][: max(0, n_frames - dst)]
+            out[dst: dst + len(keep)] = keep
+        return out
+
+
 def articulatory_frames(samples: np.ndarray, n_frames: int, workers: int | None = None) -> np.ndarray:
     """[n_frames, DIM] articulatory values on the 100 Hz MFCC grid for 16 kHz mono `samples`."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
-    workers = max(1, workers or os.cpu_count() or 1)
-    seconds = len(pcm) / SR
-    chunk_s = min(CHUNK_S, max(MIN_CHUNK_S, seconds / workers))
-    chunk, overlap = int(chunk_s * SR) // HOP * HOP, int(OVERLAP_S * SR)
-    starts = list(range(0, max(1, len(pcm)), chunk))
-    lows = [max(0, start - overlap) for start in starts]
-    pieces = [pcm[lo: start + chunk + overlap] for lo, start in zip(lows, starts, strict=True)]
-    if len(pieces) > 1 and workers > 1:
-        with ThreadPoolExecutor(min(workers, len(pieces))) as pool:
-            decoded = list(pool.map(_decode_in_worker, pieces))
-    else:
-        decoded = [_decode_rows(piece) for piece in pieces]
-    out = np.tile(SILENCE_ROW, (n_frames, 1))
-    for lo, start, rows in zip(lows, starts, decoded, strict=True):
-        first = (start - lo) // HOP  # drop the overlap before the chunk; the one after is cut by the next
-        dst = start // HOP
-        keep = rows[first: first + chunk // HOP][: max(0, n_frames - dst)]
-        out[dst: dst + len(keep)] = keep
-    return out
+    return PhoneticDecode(samples, workers).rows(n_frames)
 
 
 def _worker_main() -> None:

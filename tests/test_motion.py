@@ -73,6 +73,13 @@ def test_animate_cli_writes_tracks_at_any_fps(trained: Path, tmp_path: Path) -> 
     assert tracks.expression.shape[1] == len(tracks.basis)
     assert tracks.provenance["source"] == "animate" and tracks.audio["duration_s"] == pytest.approx(3.0)
     assert np.ptp(tracks.pose[:, :3], axis=0).max() > 0  # the head moves
+    assert tracks.provenance["options"]["phonetics"] is True
+    fast = tmp_path / "fast.json"
+    assert main(["--progress", "quiet", "animate", str(trained), str(wav), "-o", str(fast), "--fps", "24",
+                 "--no-phonetics"]) == 0
+    fast_tracks = load_tracks(fast)
+    assert fast_tracks.provenance["options"]["phonetics"] is False
+    assert fast_tracks.frame_count == 72 and not np.allclose(fast_tracks.expression, tracks.expression)
 
 
 def test_pose_modes(trained: Path) -> None:

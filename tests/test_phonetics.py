@@ -86,3 +86,28 @@ def test_real_speech_has_vowels_and_lip_closures(shared_data) -> None:
     # louder 10 ms frames are more open on average (vowels carry the energy)
     loud = feats.mfcc[:, 0] > np.median(feats.mfcc[speech, 0])
     assert rows[loud & speech, col["open"]].mean() > rows[~loud & speech, col["open"]].mean()
+
+
+def test_phonetic_model_runs_on_mfcc_only_windows() -> None:
+    """`animate --no-phonetics`: missing phonetic columns read as blank (their training mean), exactly as
+    in phonetic-dropout training."""
+    torch.manual_seed(0)
+    model = MotionNet(MotionConfig(n_expr=4))
+    assert model.uses_phonetics
+    mean = np.linspace(-1, 1, model.cfg.feat_dim).astype(np.float32)
+    model.set_feature_stats(mean, np.ones_like(mean))
+    samples, _ = speech_like(2.0, seed=5)
+    n = audio.frame_count(2.0, 25.0)
+    mfcc_only = audio.speech_features(samples).windows(n, 25.0)
+    blanked = np.concatenate([mfcc_only, np.broadcast_to(mean[audio.FEATURE_DIM:],
+                                                         mfcc_only.shape[:-1] + (phonetics.DIM,))], axis=-1)
+    np.testing.assert_allclose(model.predict([mfcc_only]), model.predict([blanked]), rtol=1e-5, atol=1e-6)
+
+
+def test_decoding_started_early_gives_the_same_features() -> None:
+    """`animate` starts the phone decoder in a worker process before torch is imported; same result."""
+    samples, _ = speech_like(3.0, seed=6)
+    early = audio.start_phonetics(samples)
+    direct = audio.speech_features(samples, phonetic=True)
+    np.testing.assert_array_equal(audio.speech_features(samples, phonetic=True, decode=early).phonetic,
+                                  direct.phonetic)

@@ -27,9 +27,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="scale mouth/face motion around the closed-mouth rest face (default 1; 0 = no motion)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
     p.add_argument("--fps", type=float, help="output frame rate (default: the profile's)")
+    p.add_argument("--no-phonetics", dest="phonetics", action="store_false",
+                   help="skip the phone decoder: about twice as fast, slightly less accurate lips (the model "
+                        "reads the MFCCs alone; docs/motion.md gives the measured difference)")
     p.add_argument("--personalize", action="store_true",
                    help="train the profile's motion model first if it has none")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, prefetch=prefetch)
+
+
+def prefetch(args: argparse.Namespace) -> None:
+    """Before the CLI imports torch (~1-2 s): decode the audio and start the phone decoder's worker
+    processes, so they run while the model loads (docs/motion.md, speed)."""
+    from backend import audio
+
+    args.samples = audio.load_speech(args.audio)
+    if args.phonetics and args.samples.size >= audio.SR // 50:
+        args.decode = audio.start_phonetics(args.samples)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
@@ -51,7 +64,9 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         progress.message(f"{args.profile} has no motion model yet: personalising first")
         personalize(args.profile, progress=progress)
     tracks = animate(args.profile, args.audio, pose_mode=args.pose, smoothing=args.smoothing,
-                     expression_scale=args.expression_scale, seed=args.seed, fps=args.fps, progress=progress)
+                     expression_scale=args.expression_scale, seed=args.seed, fps=args.fps, progress=progress,
+                     phonetics=args.phonetics, samples=getattr(args, "samples", None),
+                     decode=getattr(args, "decode", None))
     save_tracks(tracks, args.output)
     if args.progress == "json":
         print(json.dumps({"event": "result", "tracks": str(args.output), "frames": tracks.frame_count,
