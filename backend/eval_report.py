@@ -24,8 +24,11 @@ def markdown(report: dict) -> str:
     lines = [f"# Evaluation: {report['clip']}", "",
              f"Target: the first {report['train_frames']} frames ({report['train_frames'] / report['fps']:.1f} s); "
              f"held out: {report['test_frames']} frames driven by their own speech ({report['audio']}). "
-             "Metric definitions: docs/metrics.md.", "",
-             "## Tracks", "", "| metric | value |", "|---|---|",
+             "Metric definitions: docs/metrics.md.", ""]
+    if report.get("general_model_saw_clip"):
+        lines += ["**Warning:** the general motion model was trained on this clip, its held-out frames included: "
+                  "the mouth figures below are not a measurement on an unseen person.", ""]
+    lines += ["## Tracks", "", "| metric | value |", "|---|---|",
              f"| landmark_nme (target analysis) | {fmt(report['landmark_nme'], 4)} |",
              f"| mouth_corr | {fmt(report['mouth_corr'])} |",
              f"| mouth_lmd (mm) | {fmt(report['mouth_lmd_mm'])} |",

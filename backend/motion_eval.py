@@ -87,7 +87,7 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
         "pose_std_ratio_train_vs_test": {c: round(float(a / max(b, 1e-12)), 4) for c, a, b in zip(
             POSE_CHANNELS, full.pose[:train_frames].std(axis=0), true_pose.std(axis=0), strict=True)},
     })
-    trained_on = _general_trained_on(result.init, general)
+    trained_on = general_trained_on(result.init, general)
     if manifest.get("source", {}).get("clip_sha256") in trained_on:
         report["warning"] = "the general model was trained on this clip: the test frames leaked into training"
     report["targets"] = TARGETS
@@ -98,14 +98,15 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
     return report
 
 
-def _general_trained_on(init: str, general: Path | None) -> set[str]:
+def general_trained_on(init: str, general: Path | None) -> set[str]:
+    """sha256 of the clips the general model behind `init` ("general:<sha>") was trained on (empty: scratch)."""
     if not init.startswith("general:"):
         return set()
     from backend.motion_model import load_checkpoint
     from backend.motion_personalize import general_model_path
 
     _, meta = load_checkpoint(general or general_model_path())
-    return set(meta.get("trained_on", []))
+    return {sha for sha in meta.get("trained_on", []) if sha}  # profiles without a source clip have none
 
 
 def plot_eval(pred_open: np.ndarray, true_open: np.ndarray, pred_pose: np.ndarray, true_pose: np.ndarray,

@@ -26,6 +26,7 @@ DATA = Path(os.environ.get("TALKING_HEAD_SHARED_DATA", ROOT.parent / "shared" / 
 OUT = ROOT / ".cache" / "eval"
 DOC = ROOT / "docs" / "evaluation.md"
 MIN_TEST = 50
+LEAK_MARK = " (seen)"
 COLUMNS = ("clip", "N / test", "landmark_nme", "mouth_corr", "mouth_lmd mm (base)", "pose_std_ratio rx/ry/rz",
            "jerk_ratio", "psnr fit / pred / ceil", "ssim fit / pred / ceil", "lmd_px fit / pred / ceil",
            "identity_cos fit", "temporal_diff_ratio fit", "total s")
@@ -69,8 +70,9 @@ def row(r: dict) -> list[str]:
 
     p = r["pose_std_ratio"]
     return [r["clip"] + (" (+wav)" if r["audio"] != "clip" else ""), f"{r['train_frames']} / {r['test_frames']}",
-            fmt(r["landmark_nme"], 4), fmt(r["mouth_corr"], 2),
-            f"{r['mouth_lmd_mm']:.2f} ({r['mouth_lmd_baseline_mm']:.2f})",
+            fmt(r["landmark_nme"], 4), fmt(r["mouth_corr"], 2) + LEAK_MARK * bool(r.get("general_model_saw_clip")),
+            f"{r['mouth_lmd_mm']:.2f} ({r['mouth_lmd_baseline_mm']:.2f})" + LEAK_MARK * bool(
+                r.get("general_model_saw_clip")),
             f"{p['rx']:.2f}/{p['ry']:.2f}/{p['rz']:.2f}", fmt(r["jerk_ratio"], 2), three("psnr", 1),
             three("ssim", 3), three("lmd_px", 2), fmt(v["coarse_fitted_pose"]["identity_cos"], 3),
             fmt(v["coarse_fitted_pose"]["temporal_diff_ratio"], 2), f"{r['timings']['total_s']:.0f}"]
@@ -95,6 +97,10 @@ def document(results: list[dict]) -> str:
         "pose / with the sampled pose / with the fitted expression and pose (the renderer's ceiling). The GAN "
         "refiner does not exist yet: refined results are missing.", "",
         table(results), "",
+        "`(seen)`: the general motion model (`models/motion.pt`) was trained on this clip, its test frames "
+        "included, so its mouth figures are not a measurement on an unseen person. For those, see "
+        "[motion.md](motion.md#measured-results): vlog_woman (never in any shipped model) and lecture_man with a "
+        "general model trained without it.", "",
         f"Machine: {machine.get('cpu_count', '?')} CPU cores, torch {machine.get('torch', '?')}, "
         f"{machine.get('device', 'cpu')}; shared with other engineers' jobs while measuring (load averages at the "
         f"end of each clip: {', '.join(str(list(x)) for x in loads) or 'n/a'}), so the times are upper bounds. "

@@ -33,10 +33,19 @@ def report_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.mark.realdata
-def test_report_has_every_key(report_dir: Path) -> None:
+def test_report_has_every_key(report_dir: Path, shared_data: Path) -> None:
     report = json.loads((report_dir / "report.json").read_text())
     assert set(REQUIRED_KEYS) <= set(report)
     assert report["train_frames"] == 120 and report["test_frames"] >= 50
+    # the shipped models/motion.pt was trained on hdtf (among others): the report must say whether it saw it
+    from backend.media import sha256_file
+    from backend.motion_eval import general_trained_on
+
+    seen = sha256_file(shared_data / "video" / "hdtf_woman_8s_512.mp4") in general_trained_on(report["motion_init"],
+                                                                                            None)
+    assert report["general_model_saw_clip"] is seen
+    if seen:
+        assert "general motion model was trained on this clip" in (report_dir / "report.md").read_text()
     assert 0 < report["landmark_nme"] < 0.05
     assert -1 <= report["mouth_corr"] <= 1
     assert report["mouth_lmd"] > 0 and report["mouth_lmd_baseline"] > 0

@@ -11,6 +11,7 @@ import torch
 
 from backend import motion_general
 from backend.errors import UserError
+from backend.motion_eval import general_trained_on
 from backend.motion_model import load_checkpoint
 from backend.motion_personalize import SCRATCH, personalize
 from backend.motion_synthetic import write_profile
@@ -63,6 +64,9 @@ def test_personalize_starts_from_the_general_model(folder: Path) -> None:
     quick = replace(SCRATCH, steps=30, eval_every=10)
     result = personalize(profile, general=general, cfg=quick)
     assert result.init.startswith("general:")
+    # synthetic profiles have no source clip: nothing to flag as seen (eval's leak check)
+    assert general_trained_on(result.init, general) == set()
+    assert general_trained_on("scratch", general) == set()
     # a profile on another face model cannot use it: scratch, with a message saying why
     manifest = json.loads((profile / "manifest.json").read_text())
     manifest["face_model"] = "some-other-model"
