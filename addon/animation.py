@@ -314,25 +314,19 @@ def set_sound_strip(scene: bpy.types.Scene, path: str, start_frame: int, created
 
 def _remove(created: list[Any], scene: bpy.types.Scene) -> None:
     """Delete what a failed import created, newest first."""
+    # datablock type -> its bpy.data collection; anything else is a sound strip
+    owners = ((bpy.types.Object, "objects"), (bpy.types.Collection, "collections"), (bpy.types.Mesh, "meshes"),
+              (bpy.types.Camera, "cameras"), (bpy.types.Material, "materials"), (bpy.types.Image, "images"),
+              (bpy.types.Action, "actions"))
     for item in reversed(created):
         try:
-            if isinstance(item, bpy.types.Object):
-                bpy.data.objects.remove(item)
-            elif isinstance(item, bpy.types.Collection):
-                bpy.data.collections.remove(item)
-            elif isinstance(item, bpy.types.Mesh):
-                bpy.data.meshes.remove(item)
-            elif isinstance(item, bpy.types.Camera):
-                bpy.data.cameras.remove(item)
-            elif isinstance(item, bpy.types.Material):
-                bpy.data.materials.remove(item)
-            elif isinstance(item, bpy.types.Image):
-                bpy.data.images.remove(item)
-            elif isinstance(item, bpy.types.Action):
-                bpy.data.actions.remove(item)
-            elif scene.sequence_editor is not None:  # a sound strip
+            owner = next((name for kind, name in owners if isinstance(item, kind)), None)
+            if owner is not None:
+                getattr(bpy.data, owner).remove(item)
+            elif scene.sequence_editor is not None:
                 editor = scene.sequence_editor
-                (editor.strips if hasattr(editor, "strips") else editor.sequences).remove(item)
+                strip: Any = item
+                (editor.strips if hasattr(editor, "strips") else editor.sequences).remove(strip)
         except (ReferenceError, RuntimeError):
             pass  # already gone with its owner
 

@@ -282,15 +282,8 @@ def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False,
     feats -= offset
     phones = None
     if phonetic:
-        from backend.phonetics import PhoneticDecode
+        from backend.phonetics import PhoneticDecode, silence_away_from_speech
 
-        phones = (decode or PhoneticDecode(samples)).rows(len(feats))
-        # the phone loop always outputs some phone, also in digital silence and room noise: away from
-        # speech (over 100 ms from an active frame, so stop closures inside words stay) it is silence
-        from scipy.ndimage import maximum_filter1d
-
-        from backend.phonetics import SILENCE_ROW
-
-        phones[~maximum_filter1d(act, size=21, mode="constant")] = SILENCE_ROW
+        phones = silence_away_from_speech((decode or PhoneticDecode(samples)).rows(len(feats)), act)
     return SpeechFeatures(mfcc=feats, activity=act, duration_s=len(samples) / SR, gain_db=gain_db,
                           silence_row=_silence_features() - offset, phonetic=phones)

@@ -99,10 +99,10 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
     result = personalize(target_dir, out=work / "motion.pt", general=general, scratch=scratch, seed=seed,
                          progress=progress)
     timings["personalize_s"] = round(result.seconds, 2)
-    from backend.motion_eval import general_trained_on
+    from backend.motion_eval import general_model_saw
 
     # the general model may have been trained on this very clip, test frames included: say so in the report
-    leak = full.manifest.get("source", {}).get("clip_sha256") in general_trained_on(result.init, general)
+    seen = general_model_saw(full.manifest, result.init, general)
     model, meta = load_personal(target_dir, work / "motion.pt")
     t = time.perf_counter()
     expr, pose = animate_samples(model, meta, audio.load_speech(heldout_audio), fps, "predicted", seed=seed)
@@ -151,7 +151,7 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
         "real_crops": real_info,
         "missing": sorted({f"{v}: {r}" for v, r in MISSING.items()}),
         "motion_init": result.init,
-        "general_model_saw_clip": bool(leak),
+        "general_model_saw_clip": seen,
         "machine": machine_info(device),
         "device_note": "every stage runs on the CPU today (no stage takes a device yet)",
     }

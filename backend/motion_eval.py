@@ -87,8 +87,7 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
         "pose_std_ratio_train_vs_test": {c: round(float(a / max(b, 1e-12)), 4) for c, a, b in zip(
             POSE_CHANNELS, full.pose[:train_frames].std(axis=0), true_pose.std(axis=0), strict=True)},
     })
-    trained_on = general_trained_on(result.init, general)
-    if manifest.get("source", {}).get("clip_sha256") in trained_on:
+    if general_model_saw(manifest, result.init, general):
         report["warning"] = "the general model was trained on this clip: the test frames leaked into training"
     report["targets"] = TARGETS
     report["pass"] = check_targets(report)
@@ -107,6 +106,11 @@ def general_trained_on(init: str, general: Path | None) -> set[str]:
 
     _, meta = load_checkpoint(general or general_model_path())
     return {sha for sha in meta.get("trained_on", []) if sha}  # profiles without a source clip have none
+
+
+def general_model_saw(manifest: dict, init: str, general: Path | None) -> bool:
+    """Whether the general model behind `init` was trained on the clip of the profile with `manifest`."""
+    return manifest.get("source", {}).get("clip_sha256") in general_trained_on(init, general)
 
 
 def plot_eval(pred_open: np.ndarray, true_open: np.ndarray, pred_pose: np.ndarray, true_pose: np.ndarray,

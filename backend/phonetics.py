@@ -1,8 +1,8 @@
 """Phonetic features: which speech sound is being made every 10 ms, as articulatory values the lips show.
 
 A motion model trained on one person's 10 s (or a general model on a few minutes) cannot learn acoustic
-phonetics from scratch. PocketSphinx ships an English acoustic model trained on hundreds of hours of
-speech; its phone-loop decoder ("allphone") labels every 10 ms frame with one of 39 phones or silence.
+phonetics from scratch. PocketSphinx ships a general US-English acoustic model (CMU Sphinx en-us); its
+phone-loop decoder ("allphone") labels every 10 ms frame with one of 39 phones or silence.
 Each phone is mapped to a few articulatory values that are visible on the lips (jaw opening, rounding,
 spreading, lip closure, lip-teeth contact, ...), which transfer across speakers and roughly across
 languages (the phone set is English; other languages get the nearest English sounds).
@@ -59,6 +59,8 @@ OVERLAP_S = 1.0  # each chunk side: the decoder needs context to settle on a pho
 
 
 def _decoder():
+    """A fresh decoder per piece: a reused one carries state over from the previous utterance (measured: it
+    labels the same piece differently), and a piece's result must not depend on what was decoded before."""
     from pocketsphinx import Decoder, get_model_path
 
     model = get_model_path()
@@ -138,6 +140,15 @@ class PhoneticDecode:
             keep = rows[first: first + self.chunk // HOP][: max(0, n_frames - dst)]
             out[dst: dst + len(keep)] = keep
         return out
+
+
+def silence_away_from_speech(rows: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """The phone loop always outputs some phone, also in digital silence and room noise: rows over 100 ms
+    from any voice-active 10 ms frame become silence (stop closures inside words stay). In place."""
+    from scipy.ndimage import maximum_filter1d
+
+    rows[~maximum_filter1d(activity, size=21, mode="constant")] = SILENCE_ROW
+    return rows
 
 
 def articulatory_frames(samples: np.ndarray, n_frames: int, workers: int | None = None) -> np.ndarray:

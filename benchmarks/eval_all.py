@@ -69,10 +69,10 @@ def row(r: dict) -> list[str]:
         return " / ".join(fmt(v[name].get(key), digits) for name in trio)
 
     p = r["pose_std_ratio"]
+    seen = LEAK_MARK if r.get("general_model_saw_clip") else ""
     return [r["clip"] + (" (+wav)" if r["audio"] != "clip" else ""), f"{r['train_frames']} / {r['test_frames']}",
-            fmt(r["landmark_nme"], 4), fmt(r["mouth_corr"], 2) + LEAK_MARK * bool(r.get("general_model_saw_clip")),
-            f"{r['mouth_lmd_mm']:.2f} ({r['mouth_lmd_baseline_mm']:.2f})" + LEAK_MARK * bool(
-                r.get("general_model_saw_clip")),
+            fmt(r["landmark_nme"], 4), fmt(r["mouth_corr"], 2) + seen,
+            f"{r['mouth_lmd_mm']:.2f} ({r['mouth_lmd_baseline_mm']:.2f})" + seen,
             f"{p['rx']:.2f}/{p['ry']:.2f}/{p['rz']:.2f}", fmt(r["jerk_ratio"], 2), three("psnr", 1),
             three("ssim", 3), three("lmd_px", 2), fmt(v["coarse_fitted_pose"]["identity_cos"], 3),
             fmt(v["coarse_fitted_pose"]["temporal_diff_ratio"], 2), f"{r['timings']['total_s']:.0f}"]

@@ -66,3 +66,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config._th_exitstatus = exitstatus  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def registered():
+    """The add-on registered in bpy for one test module (blender tier), unregistered after it."""
+    import addon
+
+    addon.register()
+    yield addon
+    addon.unregister()

@@ -17,15 +17,6 @@ pytestmark = pytest.mark.blender
 SAMPLE_FRAMES = (1, 2, 9, 24)
 
 
-@pytest.fixture(scope="module")
-def registered():
-    import addon
-
-    addon.register()
-    yield addon
-    addon.unregister()
-
-
 @pytest.fixture
 def animated(registered, tmp_path: Path):
     """A fresh scene with one imported take; returns the profile, tracks and what the face does per frame."""

@@ -25,15 +25,6 @@ SLOW = ("import json, time\n"
         "    time.sleep(0.05)\n")
 
 
-@pytest.fixture(scope="module")
-def registered():
-    import addon
-
-    addon.register()
-    yield addon
-    addon.unregister()
-
-
 @pytest.fixture
 def scene(registered):
     bpy.ops.wm.read_factory_settings(use_empty=True)
