@@ -2,14 +2,14 @@
 
 `register()` / `unregister()` are re-exported by the repository root's `__init__.py`, which is what Blender
 loads when the repository is built as an extension (see blender_manifest.toml). bpy is imported only inside
-them, so the pure modules (formats, track_math, profile, client) import and test without Blender.
+them, so the pure packages (data/, clients/) import and test without Blender.
 """
 
 from __future__ import annotations
 
 
 def _classes() -> tuple[type, ...]:
-    from . import operators, panel, preferences, server_operators
+    from .blender import operators, panel, preferences, server_operators
 
     return (preferences.TalkingHeadPreferences, *operators.CLASSES, *server_operators.CLASSES,
             panel.TALKING_HEAD_PT_main)
@@ -18,7 +18,7 @@ def _classes() -> tuple[type, ...]:
 def register() -> None:
     import bpy
 
-    from . import properties
+    from .blender import properties
 
     properties.register()
     for cls in _classes():
@@ -28,7 +28,7 @@ def register() -> None:
 def unregister() -> None:
     import bpy
 
-    from . import jobs, properties, server_operators
+    from .blender import jobs, properties, server_operators
 
     jobs.shutdown()  # kill a running backend process and remove the timer (bpy hangs at exit otherwise)
     server_operators.shutdown()  # stop the local backend service and its start-up timer

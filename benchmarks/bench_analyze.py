@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, resource, time
-from backend.cli import configure_torch_threads
-from backend.pipeline import analyze
+from backend.commands import configure_torch_threads
+from backend.analysis.pipeline import analyze
 configure_torch_threads()
 t = time.perf_counter()
 out = analyze(sys.argv[1], sys.argv[2], audio=sys.argv[3] or None)

@@ -1,6 +1,6 @@
 """Blender stage of `talking-head bench`, run in its own process (the backend never imports bpy): build the
-rig of a profile, key a tracks file on it (addon.animation.import_take) and export it as GLB
-(addon.export.export_rig). Prints one JSON line: seconds per step and the process's peak RSS.
+rig of a profile, key a tracks file on it (addon.blender.animation.import_take) and export it as GLB
+(addon.blender.export.export_rig). Prints one JSON line: seconds per step and the process's peak RSS.
 
     .venv/bin/python benchmarks/bench_blender_stage.py PROFILE TRACKS OUT_DIR
 """
@@ -18,10 +18,10 @@ sys.path.insert(0, str(ROOT))
 
 import bpy  # noqa: E402
 
-from addon import animation  # noqa: E402
-from addon.export import export_rig  # noqa: E402
-from addon.formats import load_tracks  # noqa: E402
-from addon.profile import load_profile  # noqa: E402
+from addon.blender import animation  # noqa: E402
+from addon.blender.export import export_rig  # noqa: E402
+from addon.data.formats import load_tracks  # noqa: E402
+from addon.data.profile import load_profile  # noqa: E402
 
 
 def peak_rss_mb() -> float:

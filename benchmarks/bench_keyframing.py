@@ -22,10 +22,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import bpy  # noqa: E402
 from test_addon_synthetic import make_profile, make_tracks  # noqa: E402
 
-from addon import animation  # noqa: E402
-from addon.formats import load_tracks  # noqa: E402
-from addon.profile import load_profile  # noqa: E402
-from backend.tracks import save_tracks  # noqa: E402
+from addon.blender import animation  # noqa: E402
+from addon.data.formats import load_tracks  # noqa: E402
+from addon.data.profile import load_profile  # noqa: E402
+from backend.core.tracks import save_tracks  # noqa: E402
 
 
 def main() -> int:

@@ -5,7 +5,7 @@
 - a 10-minute audio animates in <= 1.5 GB peak memory
 
 Usage: .venv/bin/python benchmarks/bench_motion.py [--profile DIR] [--minutes 10] [-o result.json]
-Without --profile a synthetic 12 s / 300-frame profile is made (backend/motion_synthetic.py). Each phase
+Without --profile a synthetic 12 s / 300-frame profile is made (backend/motion/synthetic.py). Each phase
 runs in a fresh child process (`talking-head` CLI) so its peak RSS is its own; wall and CPU seconds are
 both reported because the machine may be shared.
 """
@@ -31,7 +31,7 @@ def run_child(args: list[str]) -> dict:
     t0 = time.monotonic()
     # a fresh `time`-style measurement per child: wrap in python to read its own ru_maxrss
     code = ("import resource, sys, runpy; sys.argv=['talking-head'] + sys.argv[1:]\n"
-            "from backend.cli import main\nrc = main(sys.argv[1:])\n"
+            "from backend.commands import main\nrc = main(sys.argv[1:])\n"
             "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
             "sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code, "--progress", "quiet", *args], cwd=ROOT,
@@ -57,7 +57,7 @@ def main() -> int:
     import numpy as np
 
     from backend.media import write_wav
-    from backend.motion_synthetic import speech_like, write_profile
+    from backend.motion.synthetic import speech_like, write_profile
 
     results: dict = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp_s:

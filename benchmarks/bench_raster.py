@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/bench_raster.py --device cpu --threads 2 --json out.json
 
-Uses the real face mesh (backend.facemodel.load_template(): 468 vertices, 852 triangles) when the model
+Uses the real face mesh (backend.face.model.load_template(): 468 vertices, 852 triangles) when the model
 file is present, else a procedural cap with the same size. Each case renders a batch of frames with slightly
-different head poses through `backend.raster.render` (project, rasterize, interpolate normals and UVs,
+different head poses through `backend.render.raster.render` (project, rasterize, interpolate normals and UVs,
 texture, SH shading); "fwd+bwd" also back-propagates an L1 loss to vertices, texture and lighting, like the
 analysis fit does. The face fills about 60 % of the image height, as in the 256/512 px crops.
 Wall time is what a user waits; process CPU time (all threads) is the steadier figure on a shared machine.
@@ -24,14 +24,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend import raster  # noqa: E402
-from backend.rotation import euler_to_matrix  # noqa: E402
+from backend.face.rotation import euler_to_matrix  # noqa: E402
+from backend.render import raster  # noqa: E402
 
 
 def face_mesh() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
     """(vertices [V,3] head-local metres, triangles [F,3], uvs [V,2], source name)."""
     try:
-        from backend.facemodel import load_template
+        from backend.face.model import load_template
 
         m = load_template()
         return (torch.tensor(m.vertices, dtype=torch.float32), torch.tensor(m.triangles, dtype=torch.long),
@@ -127,7 +127,7 @@ def main() -> int:
         print(f"{r['size']:>5} {r['batch']:>5} {r['pass']:>8} {r['ms_per_batch']:>9} {r['ms_per_frame']:>9} "
               f"{r['frames_per_s']:>9} {r['cpu_ms_per_frame']:>13}")
     if args.json:
-        from backend.atomic import write_json
+        from backend.core.atomic import write_json
 
         write_json(args.json, info)
     return 0

@@ -9,7 +9,7 @@ Reports, for the clip's own fitted tracks (250 frames = 10 s at 25 fps):
   paste back, encode with audio); the target is <= 30 s for 10 s at 256 px on 2 CPU cores;
 - face_psnr on the held-out frames of analyze's quality.json (never used for the texture), rendered at
   512 px in crop space exactly as the analysis does (texture.masked_psnr), without the mouth cavity, with
-  it in the default colours and in colours fitted to the clip (backend.mouth_colours, other frames), against crops cut in the rasterizer's pixel convention (pasteback.crop_frame) and, for comparison,
+  it in the default colours and in colours fitted to the clip (backend.render.mouth_colours, other frames), against crops cut in the rasterizer's pixel convention (pasteback.crop_frame) and, for comparison,
   against crops cut as analyze cuts them (raw affine to cv2.warpAffine, half a pixel of scale off);
 - full-frame fidelity of the rendered video at those frames (after H.264): PSNR inside the face, and the
   error in a band just outside the face (paste-back seam region) next to the error far from the face.
@@ -34,15 +34,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backend import media, raster  # noqa: E402
-from backend.crops import crop_camera  # noqa: E402
-from backend.face_render import FaceRenderer  # noqa: E402
-from backend.mouth_colours import fit_colours, pick_frames  # noqa: E402
-from backend.pasteback import crop_frame  # noqa: E402
-from backend.posing import posed_vertices  # noqa: E402
-from backend.profile import load_profile  # noqa: E402
-from backend.render_video import load_albedo, render_video  # noqa: E402
-from backend.texture import masked_psnr  # noqa: E402
+from backend import media  # noqa: E402
+from backend.face.crops import crop_camera  # noqa: E402
+from backend.face.posing import posed_vertices  # noqa: E402
+from backend.face.profile import load_profile  # noqa: E402
+from backend.render import raster  # noqa: E402
+from backend.render.face import FaceRenderer  # noqa: E402
+from backend.render.mouth_colours import fit_colours, pick_frames  # noqa: E402
+from backend.render.pasteback import crop_frame  # noqa: E402
+from backend.render.texture import masked_psnr  # noqa: E402
+from backend.render.video import load_albedo, render_video  # noqa: E402
 
 SHARED = Path(os.environ.get("TALKING_HEAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DEFAULT_CLIP = SHARED / "video" / "address_man_10s_512.mp4"
@@ -141,7 +142,7 @@ def main() -> int:
         return 2
     profile = args.profile
     if profile is None:
-        from backend.pipeline import analyze
+        from backend.analysis.pipeline import analyze
 
         profile = analyze(args.clip, ROOT / ".cache" / "bench" / "address_profile", overlay=False)
     prof = load_profile(profile)
@@ -162,7 +163,7 @@ def main() -> int:
             if args.doc_image and size == max(args.sizes):
                 doc_image(out, args.clip, prof.fps, args.doc_frame, tuple(args.doc_box), args.doc_image)
     if args.json:
-        from backend.atomic import write_json
+        from backend.core.atomic import write_json
 
         write_json(args.json, info)
     return 0

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/compare_cycles.py [--profile DIR] [--sizes 256 512] [--json out.json]
 
-The face mesh with its mouth cavity (backend.mouth), posed by a few fitted (or synthetic) frames, is
-rendered (a) by backend.raster with uniform white SH light (shading returns the albedo exactly, see
-backend/raster_shading.py) and (b) by Cycles with an unlit emission shader reading the same 8-bit texture
+The face mesh with its mouth cavity (backend.render.mouth), posed by a few fitted (or synthetic) frames, is
+rendered (a) by backend.render.raster with uniform white SH light (shading returns the albedo exactly, see
+backend/render/shading.py) and (b) by Cycles with an unlit emission shader reading the same 8-bit texture
 through the same UVs (Linear interpolation, extend, Non-Color), a camera at the origin looking down -z with
 the same intrinsics (focal length via sensor width, principal point via lens shift), one sample with a
 0.01 px pixel filter (point sampling at pixel centres, as the rasterizer does), output as 32-bit linear EXR.
@@ -116,11 +116,11 @@ def cycles_worker(scene_npz: Path, out_npz: Path) -> None:
 def _scene(profile: Path | None, size: int) -> dict[str, np.ndarray]:
     import torch
 
-    from backend.crops import crop_camera
-    from backend.facemodel import load_template
-    from backend.mouth import cavity_mesh, paint_patch, posed_with_cavity
-    from backend.profile import load_profile
-    from backend.render_video import load_albedo
+    from backend.face.crops import crop_camera
+    from backend.face.model import load_template
+    from backend.face.profile import load_profile
+    from backend.render.mouth import cavity_mesh, paint_patch, posed_with_cavity
+    from backend.render.video import load_albedo
 
     if profile is not None:
         prof = load_profile(profile)
@@ -151,8 +151,8 @@ def _scene(profile: Path | None, size: int) -> dict[str, np.ndarray]:
 def _ours(scene: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
-    from backend import raster
-    from backend.raster_shading import UNIFORM_WHITE
+    from backend.render import raster
+    from backend.render.shading import UNIFORM_WHITE
 
     size = int(scene["size"])
     sh = torch.tensor([[UNIFORM_WHITE[i]] * 3 for i in range(9)], dtype=torch.float32)
@@ -199,7 +199,7 @@ def main() -> int:
         print(json.dumps(r))
         results.append(r)
     if args.json:
-        from backend.atomic import write_json
+        from backend.core.atomic import write_json
 
         write_json(args.json, {"profile": str(args.profile) if args.profile else None, "results": results})
     return 0

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend import media  # noqa: E402
-from backend.atomic import atomic_path  # noqa: E402
-from backend.eval_report import fmt  # noqa: E402
+from backend.core.atomic import atomic_path  # noqa: E402
+from backend.eval.report import fmt  # noqa: E402
 
 DATA = Path(os.environ.get("TALKING_HEAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
 OUT = ROOT / ".cache" / "eval"

@@ -1,4 +1,4 @@
-"""Render a textured, SH-lit mesh with backend.raster and save it as a PNG.
+"""Render a textured, SH-lit mesh with backend.render.raster and save it as a PNG.
 
     .venv/bin/python examples/raster_example.py --out raster_example.png [--size 256]
 
@@ -20,9 +20,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend import raster  # noqa: E402
-from backend.raster_shading import UNIFORM_WHITE  # noqa: E402
-from backend.rotation import euler_to_matrix  # noqa: E402
+from backend.face.rotation import euler_to_matrix  # noqa: E402
+from backend.render import raster  # noqa: E402
+from backend.render.shading import UNIFORM_WHITE  # noqa: E402
 
 
 def uv_sphere(rings: int = 24, segments: int = 48) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

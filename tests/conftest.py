@@ -16,9 +16,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # the same default as the CLI (backend.cli.configure_torch_threads): on 2 shared cores extra torch
+    # the same default as the CLI (backend.commands.configure_torch_threads): on 2 shared cores extra torch
     # threads make everything several times slower
-    from backend.cli import configure_torch_threads
+    from backend.commands import configure_torch_threads
 
     configure_torch_threads()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.facemodel import FaceModel
-from backend.posing import posed_vertices_np, project_np
+from backend.face.model import FaceModel
+from backend.face.posing import posed_vertices_np, project_np
 
 
 def synthetic_landmarks(model: FaceModel, frames: int = 40, noise_px: float = 0.5, seed: int = 0,

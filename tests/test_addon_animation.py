@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from test_addon_synthetic import make_profile, make_tracks
 
-from backend.rotation import euler_to_matrix_np
-from backend.tracks import save_tracks
+from backend.core.tracks import save_tracks
+from backend.face.rotation import euler_to_matrix_np
 
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
 
-from addon import animation  # noqa: E402  (needs bpy)
+from addon.blender import animation  # noqa: E402  (needs bpy)
+from addon.data.formats import load_tracks  # noqa: E402
+from addon.data.profile import load_profile  # noqa: E402
 from addon.errors import AddonError  # noqa: E402
-from addon.formats import load_tracks  # noqa: E402
-from addon.profile import load_profile  # noqa: E402
 
 
 @pytest.fixture

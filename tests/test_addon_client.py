@@ -8,13 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from addon.client import PROJECT_DIR, ProcessJob, SubprocessBackend, make_backend, resolve_python, venv_python
+from addon.clients.client import (
+    PROJECT_DIR,
+    ProcessJob,
+    SubprocessBackend,
+    make_backend,
+    resolve_python,
+    venv_python,
+)
 from addon.errors import AddonError
 
 
 def test_pure_addon_modules_import_without_blender() -> None:
     code = ("import sys; sys.modules['bpy'] = None\n"  # any `import bpy` now raises ImportError
-            "import addon, addon.formats, addon.track_math, addon.profile, addon.client\nprint('ok')")
+            "import addon, addon.data.formats, addon.data.track_math, addon.data.profile, addon.clients.client\nprint('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_DIR)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
@@ -33,7 +40,7 @@ def test_python_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_backend_url_selects_the_service_and_needs_online_access_beyond_loopback() -> None:
-    from addon.service_backend import ServiceBackend
+    from addon.clients.service_backend import ServiceBackend
 
     assert isinstance(make_backend(url="http://127.0.0.1:8765"), ServiceBackend)
     with pytest.raises(AddonError, match="online access is off"):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from test_addon_synthetic import make_profile, make_tracks
 
-from backend.cli import main
-from backend.tracks import load_tracks, save_tracks
+from backend.commands import main
+from backend.core.tracks import load_tracks, save_tracks
 
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
@@ -56,7 +56,7 @@ def _imported_face(names: list[str]):
 
 
 def _shape_curves(face) -> dict[str, object]:
-    from addon.animation import action_fcurves
+    from addon.blender.animation import action_fcurves
 
     key = face.data.shape_keys
     assert key.animation_data and key.animation_data.action, "shape-key animation lost"
@@ -127,7 +127,7 @@ def test_backend_glb_imports_in_blender_with_shape_keys_and_animation(registered
     curves = _shape_curves(face)
     assert face.parent is not None and face.parent.name == "head"
     assert face.active_material is not None and any(n.type == "TEX_IMAGE" for n in face.active_material.node_tree.nodes)
-    from backend.rotation import euler_to_matrix_np
+    from backend.face.rotation import euler_to_matrix_np
 
     # Blender 4.5's glTF importer sizes each slider from the first key only (animation_weight.py reads
     # coords[1:2]) and the slider range clamps the value: widen them, as docs/blender.md tells users to

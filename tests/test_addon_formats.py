@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from test_addon_synthetic import make_profile
 
+from addon.data.formats import basis_order, load_manifest, load_tracks, save_tracks, tracks_from_dict
+from addon.data.profile import load_profile
 from addon.errors import AddonError
-from addon.formats import basis_order, load_manifest, load_tracks, save_tracks, tracks_from_dict
-from addon.profile import load_profile
 
 
 def _tracks(profile: Path) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_addon_synthetic import make_profile, make_tracks, write_wav
 
-from backend.tracks import load_tracks, save_tracks
+from backend.core.tracks import load_tracks, save_tracks
 
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
@@ -95,14 +95,14 @@ def test_generate_refuses_missing_inputs_before_starting_anything(scene, tmp_pat
         bpy.ops.talking_head.generate(clip=str(tmp_path / "clip.mp4"), audio=str(audio))
     with pytest.raises(RuntimeError, match="Not a Talking Head profile"):
         bpy.ops.talking_head.generate(profile=str(tmp_path), audio=str(audio))
-    from addon import jobs
+    from addon.blender import jobs
 
     assert jobs.active() is None or jobs.active().finished
 
 
 def test_timer_driven_pipeline_runs_a_real_backend_command_then_imports(scene, tmp_path: Path) -> None:
-    from addon import jobs, operators
-    from addon.client import make_backend
+    from addon.blender import jobs, operators
+    from addon.clients.client import make_backend
 
     profile = make_profile(tmp_path)
     out = tmp_path / "timer.glb"
@@ -140,8 +140,8 @@ def test_timer_driven_pipeline_runs_a_real_backend_command_then_imports(scene, t
 
 
 def test_backend_error_reaches_the_panel(scene, tmp_path: Path) -> None:
-    from addon import jobs
-    from addon.client import make_backend
+    from addon.blender import jobs
+    from addon.clients.client import make_backend
 
     pipeline = jobs.Pipeline(title="Export", backend=make_backend(), scene_name=scene.name, steps=[
         jobs.Step("Export", args=["export", str(tmp_path), str(tmp_path / "t.json"), "-o", str(tmp_path / "x.glb")])])
@@ -157,7 +157,7 @@ class _SlowBackend:
         self.jobs: list = []
 
     def start(self, args):
-        from addon.client import ProcessJob
+        from addon.clients.client import ProcessJob
 
         job = ProcessJob([sys.executable, "-c", SLOW])
         self.jobs.append(job)
@@ -168,7 +168,7 @@ class _SlowBackend:
 
 
 def test_cancel_stops_the_child_process_and_the_timer(scene, tmp_path: Path) -> None:
-    from addon import jobs
+    from addon.blender import jobs
 
     backend = _SlowBackend()
     ran_after: list[int] = []
@@ -198,7 +198,7 @@ def test_cancel_stops_the_child_process_and_the_timer(scene, tmp_path: Path) -> 
 
 
 def _animate_available() -> bool:
-    from addon.client import resolve_python
+    from addon.clients.client import resolve_python
 
     try:
         out = subprocess.run([resolve_python(), "-m", "backend", "animate", "--help"], capture_output=True,

@@ -18,7 +18,7 @@ OPERATORS = ("analyze", "generate", "import_tracks", "bake_tracks", "render_phot
 
 
 def _prefs_class() -> type:
-    from addon.preferences import TalkingHeadPreferences
+    from addon.blender.preferences import TalkingHeadPreferences
 
     return TalkingHeadPreferences
 
@@ -34,7 +34,7 @@ def _state() -> dict[str, object]:
 
 def test_register_unregister_twice_leaves_nothing_behind() -> None:
     import addon
-    from addon import jobs
+    from addon.blender import jobs
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     clean = _state()
@@ -64,7 +64,7 @@ def test_extension_zip_builds_installs_runs_an_operator_and_uninstalls(tmp_path:
     import zipfile
 
     names = zipfile.ZipFile(zip_path).namelist()
-    assert "blender_manifest.toml" in names and "__init__.py" in names and "addon/animation.py" in names
+    assert "blender_manifest.toml" in names and "__init__.py" in names and "addon/blender/animation.py" in names
     assert not [n for n in names if n.startswith(("backend/", "tests/", ".venv/", "docs/", "tools/"))]
 
     monkeypatch.setenv("BLENDER_USER_RESOURCES", str(tmp_path / "user"))

@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from backend.demo_clip import write_demo_clip
+    from backend.media.demo_clip import write_demo_clip
 
     return write_demo_clip(tmp_path_factory.mktemp("clips") / "demo30.mp4", frames=30)
 
@@ -59,8 +59,9 @@ def _use(prefs, url: str, token: str, tmp_path: Path) -> None:
 
 
 def test_start_and_stop_local_backend(enabled, tmp_path: Path) -> None:
-    from addon import backend_status, local_server, panel, server_operators
-    from addon.service_client import BackendUnreachable, ServiceClient
+    from addon.blender import panel, server_operators
+    from addon.clients import backend_status, local_server
+    from addon.clients.service_client import BackendUnreachable, ServiceClient
 
     prefs = enabled
     prefs.local_port, prefs.local_data_dir = 0, str(tmp_path / "data")
@@ -113,13 +114,13 @@ def test_busy_port_and_missing_python_are_clear_errors(enabled, tmp_path: Path) 
 
 
 def _python() -> str:
-    from addon.client import resolve_python
+    from addon.clients.client import resolve_python
 
     return resolve_python("")
 
 
 def test_wrong_token_is_a_clear_operator_error(enabled, server: Server, demo_clip: Path, tmp_path: Path) -> None:
-    from addon import panel
+    from addon.blender import panel
 
     _use(enabled, server.url, "not-the-right-token-at-all", tmp_path)
     with pytest.raises(RuntimeError, match=f"The backend at {server.url} refused the token"):
@@ -148,9 +149,9 @@ def test_unreachable_and_offline_urls_are_clear_operator_errors(enabled, demo_cl
 
 
 def test_steps_the_service_has_no_job_for_are_refused() -> None:
-    from addon.client import make_backend
+    from addon.clients.client import make_backend
+    from addon.clients.service_backend import ServiceBackend
     from addon.errors import AddonError
-    from addon.service_backend import ServiceBackend
 
     backend = make_backend(url="127.0.0.1:1")
     assert isinstance(backend, ServiceBackend) and backend.describe() == "service: http://127.0.0.1:1"
@@ -162,7 +163,7 @@ def test_steps_the_service_has_no_job_for_are_refused() -> None:
 
 def test_background_analyze_through_the_service_then_import(enabled, server: Server, demo_clip: Path,
                                                             tmp_path: Path) -> None:
-    from addon.service_client import ServiceClient
+    from addon.clients.service_client import ServiceClient
 
     _use(enabled, server.url, TOKEN, tmp_path)
     props = bpy.context.scene.talking_head
@@ -201,10 +202,10 @@ def test_background_analyze_through_the_service_then_import(enabled, server: Ser
 
 def test_ui_timer_shows_server_progress_and_cancel_stops_the_server_job(enabled, server: Server,
                                                                         tmp_path: Path) -> None:
-    from addon import jobs
-    from addon.client import make_backend
-    from addon.service_client import ServiceClient
-    from backend.demo_clip import write_demo_clip
+    from addon.blender import jobs
+    from addon.clients.client import make_backend
+    from addon.clients.service_client import ServiceClient
+    from backend.media.demo_clip import write_demo_clip
 
     clip = write_demo_clip(tmp_path / "demo45.mp4", frames=45)  # new content: the server cannot reuse a profile
     scene = bpy.context.scene

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from addon.formats import load_tracks as addon_load_tracks
-from addon.profile import load_profile
-from backend.tracks import Tracks, load_tracks, save_tracks
+from addon.data.formats import load_tracks as addon_load_tracks
+from addon.data.profile import load_profile
+from backend.core.tracks import Tracks, load_tracks, save_tracks
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 700.0
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from addon.track_math import (
+from addon.data.track_math import (
     next_take_number,
     resample,
     resample_pose,

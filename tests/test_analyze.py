@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from backend import media
-from backend.demo_clip import write_demo_clip
-from backend.pipeline import analyze
-from backend.profile import load_profile
-from backend.tracks import load_tracks
+from backend.analysis.pipeline import analyze
+from backend.core.tracks import load_tracks
+from backend.face.profile import load_profile
+from backend.media.demo_clip import write_demo_clip
 
 FPS = 25
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.background import (
+from backend.render.background import (
     adjust_pose,
     composite,
     feather_mask,

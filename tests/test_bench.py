@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from backend.eval_bench import stage_table
-from backend.eval_memory import StageMeter, rss_mb
+from backend.eval.benchmark import stage_table
+from backend.eval.memory import StageMeter, rss_mb
 
 
 def test_meter_sees_a_stage_allocating_memory() -> None:

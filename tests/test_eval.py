@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from backend.cli import main
-from backend.evaluation import MISSING, RENDERED, REQUIRED_KEYS, VIDEO_METRICS
+from backend.commands import main
+from backend.eval.protocol import MISSING, RENDERED, REQUIRED_KEYS, VIDEO_METRICS
 
 
 def test_eval_refuses_bad_inputs_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from backend.demo_clip import write_demo_clip
+    from backend.media.demo_clip import write_demo_clip
 
     silent = write_demo_clip(tmp_path / "silent.mp4", frames=80, with_audio=False)
     assert main(["eval", str(silent), "--train-frames", "20", "-o", str(tmp_path / "a"), "--progress", "quiet"]) == 2
@@ -39,7 +39,7 @@ def test_report_has_every_key(report_dir: Path, shared_data: Path) -> None:
     assert report["train_frames"] == 120 and report["test_frames"] >= 50
     # the shipped models/motion.pt was trained on hdtf (among others): the report must say whether it saw it
     from backend.media import sha256_file
-    from backend.motion_eval import general_trained_on
+    from backend.motion.evaluation import general_trained_on
 
     seen = sha256_file(shared_data / "video" / "hdtf_woman_8s_512.mp4") in general_trained_on(report["motion_init"],
                                                                                             None)

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from backend.eval_identity import descriptor, identity_cos
-from backend.eval_landmarks import lmd_px, mouth_opening_px, retrack
-from backend.eval_video import psnr, ssim, temporal_diff, temporal_diff_ratio
-from backend.landmarks import MOUTH
-from backend.motion_metrics import jerk, motion_report
-from backend.motion_mouth import MouthModel
+from backend.eval.identity import descriptor, identity_cos
+from backend.eval.landmarks import lmd_px, mouth_opening_px, retrack
+from backend.eval.video import psnr, ssim, temporal_diff, temporal_diff_ratio
+from backend.face.landmarks import MOUTH
+from backend.motion.metrics import jerk, motion_report
+from backend.motion.mouth import MouthModel
 
 
 def _frames(seed: int = 0, n: int = 6, size: int = 64) -> np.ndarray:
@@ -67,7 +67,7 @@ def test_lmd_px_of_a_shifted_mouth() -> None:
 
 
 def test_mouth_opening_px_of_a_known_gap() -> None:
-    from backend.landmarks import MOUTH_PAIRS
+    from backend.face.landmarks import MOUTH_PAIRS
 
     lm = np.zeros((2, 478, 2), np.float32)
     lm[1, MOUTH_PAIRS[:, 1], 1] = 7.0  # lower lip 7 px below the upper lip
@@ -82,7 +82,7 @@ def test_constant_pose() -> None:
     assert jerk(still, scale) == 0.0
     k = 4
     basis = rng.normal(0, 1e-3, (k, 468, 3)).astype(np.float32)
-    from backend.landmarks import INNER_LIP_LOWER, INNER_LIP_UPPER, MOUTH_PAIRS
+    from backend.face.landmarks import INNER_LIP_LOWER, INNER_LIP_UPPER, MOUTH_PAIRS
 
     mouth = MouthModel.from_arrays(rng.normal(0, 0.03, (468, 3)).astype(np.float32), basis, MOUTH_PAIRS,
                                    np.concatenate([INNER_LIP_UPPER, INNER_LIP_LOWER]))

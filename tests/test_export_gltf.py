@@ -9,10 +9,10 @@ import pygltflib as gl
 import pytest
 from test_addon_synthetic import make_profile, make_tracks
 
-from backend.cli import main
-from backend.export_gltf import euler_xyz_to_quat
-from backend.rotation import euler_to_matrix_np
-from backend.tracks import load_tracks, save_tracks
+from backend.commands import main
+from backend.core.tracks import load_tracks, save_tracks
+from backend.export.gltf import euler_xyz_to_quat
+from backend.face.rotation import euler_to_matrix_np
 
 
 def _read(gltf: gl.GLTF2, index: int) -> np.ndarray:

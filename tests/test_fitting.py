@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from synthetic_face import synthetic_landmarks
 
-from backend.facemodel import load_template
-from backend.fitting import fit_sequence, reprojection_nme
-from backend.metrics import mouth_opening, pearson
+from backend.analysis.fitting import fit_sequence, reprojection_nme
+from backend.face.metrics import mouth_opening, pearson
+from backend.face.model import load_template
 
 
 @pytest.fixture(scope="module")

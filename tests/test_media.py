@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import correlate, correlation_lags
 
-from backend.errors import UserError
+from backend.core.errors import UserError
 from backend.media import (
     VideoWriter,
     audio_duration,

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from backend import audio
-from backend.cli import main
-from backend.errors import UserError
+from backend.commands import main
+from backend.core.errors import UserError
+from backend.core.tracks import load_tracks
 from backend.media import VideoWriter, write_wav
-from backend.motion_animate import animate, animate_samples, load_personal
-from backend.motion_data import load_clip
-from backend.motion_metrics import motion_report
-from backend.motion_personalize import SCRATCH, personalize
-from backend.motion_synthetic import speech_like, write_profile
-from backend.tracks import load_tracks
+from backend.motion import features
+from backend.motion.animation import animate, animate_samples, load_personal
+from backend.motion.data import load_clip
+from backend.motion.metrics import motion_report
+from backend.motion.personalization import SCRATCH, personalize
+from backend.motion.synthetic import speech_like, write_profile
 
 TRAIN_FRAMES = 300
 QUICK = replace(SCRATCH, steps=450, eval_every=25, patience=8)
@@ -38,8 +38,8 @@ def trained(tmp_path_factory) -> Path:
 def test_personalized_model_predicts_the_mouth_on_unseen_audio(trained: Path) -> None:
     model, meta = load_personal(trained)
     clip = load_clip(trained)
-    samples = audio.load_speech(trained / "audio.wav")
-    rest = samples[int(TRAIN_FRAMES / clip.fps * audio.SR):]
+    samples = features.load_speech(trained / "audio.wav")
+    rest = samples[int(TRAIN_FRAMES / clip.fps * features.SR):]
     expr, pose = animate_samples(model, meta, rest, clip.fps)
     report = motion_report(clip.mouth, expr, clip.expression[TRAIN_FRAMES:], pose, clip.pose[TRAIN_FRAMES:],
                            clip.expression[:TRAIN_FRAMES].mean(axis=0))
@@ -47,7 +47,7 @@ def test_personalized_model_predicts_the_mouth_on_unseen_audio(trained: Path) ->
     assert report["mouth_corr"] > 0.7, report
     assert report["mouth_lmd_reduction"] > 0.25, report
     # the same model driven by other speech does not match this mouth track: it listens to the audio
-    other, _ = speech_like(len(rest) / audio.SR, seed=99)
+    other, _ = speech_like(len(rest) / features.SR, seed=99)
     expr_other, _ = animate_samples(model, meta, other, clip.fps)
     wrong = motion_report(clip.mouth, expr_other, clip.expression[TRAIN_FRAMES:], pose, clip.pose[TRAIN_FRAMES:],
                           clip.expression[:TRAIN_FRAMES].mean(axis=0))
@@ -101,7 +101,7 @@ def test_pose_modes(trained: Path) -> None:
 def test_silence_gives_a_still_head_and_closed_mouth(trained: Path) -> None:
     model, meta = load_personal(trained)
     clip = load_clip(trained)
-    expr, pose = animate_samples(model, meta, np.zeros(2 * audio.SR, np.float32), 25.0)
+    expr, pose = animate_samples(model, meta, np.zeros(2 * features.SR, np.float32), 25.0)
     assert len(expr) == 50
     assert np.ptp(pose, axis=0).max() < 1e-6
     opening = clip.mouth.opening(expr)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend import motion_general
-from backend.errors import UserError
-from backend.motion_eval import general_trained_on
-from backend.motion_model import load_checkpoint
-from backend.motion_personalize import SCRATCH, personalize
-from backend.motion_synthetic import write_profile
-from backend.progress import Cancelled, Progress
+from backend.core.errors import UserError
+from backend.core.progress import Cancelled, Progress
+from backend.motion import general as motion_general
+from backend.motion.evaluation import general_trained_on
+from backend.motion.model import load_checkpoint
+from backend.motion.personalization import SCRATCH, personalize
+from backend.motion.synthetic import write_profile
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from backend.motion_metrics import jerk
-from backend.motion_pose import PoseStyle, fit_pose_style, sample_pose
+from backend.motion.metrics import jerk
+from backend.motion.pose import PoseStyle, fit_pose_style, sample_pose
 
 STD = np.array([0.05, 0.08, 0.02, 0.004, 0.003, 0.01])
 

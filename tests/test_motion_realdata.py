@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from backend import audio
-from backend.motion_animate import animate
-from backend.motion_mouth import MouthModel
-from backend.motion_personalize import SCRATCH, personalize
+from backend.motion import features
+from backend.motion.animation import animate
+from backend.motion.mouth import MouthModel
+from backend.motion.personalization import SCRATCH, personalize
 
 pytestmark = pytest.mark.realdata
 
@@ -22,9 +22,9 @@ RECORDINGS = ("german_9s_48k_24bit.wav", "very_quiet_4s.wav", "float32_11s.wav",
 
 @pytest.fixture(scope="module")
 def profile(shared_data: Path, tmp_path_factory) -> Path:
-    if importlib.util.find_spec("backend.pipeline") is None:
-        pytest.skip("the analyze stage (backend/pipeline.py) is not available yet")
-    from backend.pipeline import analyze
+    if importlib.util.find_spec("backend.analysis.pipeline") is None:
+        pytest.skip("the analyze stage (backend/analysis/pipeline.py) is not available yet")
+    from backend.analysis.pipeline import analyze
 
     torch.set_num_threads(1)
     out = analyze(shared_data / "video" / "hdtf_woman_8s_512.mp4", tmp_path_factory.mktemp("real") / "hdtf",
@@ -37,8 +37,8 @@ def profile(shared_data: Path, tmp_path_factory) -> Path:
 def test_animate_real_recordings(profile: Path, shared_data: Path, name: str) -> None:
     path = shared_data / "audio" / name
     tracks = animate(profile, path)
-    duration = audio.load_speech(path).size / audio.SR
-    assert tracks.frame_count == audio.frame_count(duration, tracks.fps)
+    duration = features.load_speech(path).size / features.SR
+    assert tracks.frame_count == features.frame_count(duration, tracks.fps)
     assert np.isfinite(tracks.expression).all() and np.isfinite(tracks.pose).all()
     opening = MouthModel.load(profile / "face_model.npz").opening(tracks.expression)
     assert opening.std() > 3e-4, f"{name}: the mouth barely moves ({opening.std() * 1000:.2f} mm std)"

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import torch
 
-from backend.face_render import FaceRenderer
-from backend.facemodel import FaceModel, load_template
-from backend.landmarks import INNER_LIP_LOWER, INNER_LIP_UPPER
-from backend.mouth import DEFAULT_COLOURS, cavity_mesh, cavity_vertices
-from backend.mouth_colours import fit_colours
-from backend.posing import posed_vertices_np, project_np
-from backend.raster_shading import UNIFORM_WHITE, vertex_normals
+from backend.face.landmarks import INNER_LIP_LOWER, INNER_LIP_UPPER
+from backend.face.model import FaceModel, load_template
+from backend.face.posing import posed_vertices_np, project_np
+from backend.render.face import FaceRenderer
+from backend.render.mouth import DEFAULT_COLOURS, cavity_mesh, cavity_vertices
+from backend.render.mouth_colours import fit_colours
+from backend.render.shading import UNIFORM_WHITE, vertex_normals
 
 WHITE = np.array([[UNIFORM_WHITE[i]] * 3 for i in range(9)], np.float32)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from backend import raster
-from backend.crops import crop_affines, crop_camera
-from backend.pasteback import border_alpha, crop_frame, cv_affine, invert, paste_back
+from backend.face.crops import crop_affines, crop_camera
+from backend.render import raster
+from backend.render.pasteback import border_alpha, crop_frame, cv_affine, invert, paste_back
 
 
 def _blob(h: int, w: int, x: float, y: float, sigma: float = 3.0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The differentiable rasterizer (backend/raster.py, backend/raster_shading.py) against analytic answers,
+"""The differentiable rasterizer (backend/render/raster.py, backend/render/shading.py) against analytic answers,
 a brute-force reference, finite differences and numerical integration. CPU, small sizes."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from backend import raster
-from backend.raster_shading import LAMBERT_BAND, UNIFORM_WHITE
+from backend.render import raster
+from backend.render.shading import LAMBERT_BAND, UNIFORM_WHITE
 
 # ---------------------------------------------------------------- references written independently
 

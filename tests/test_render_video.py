@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from backend import media
-from backend.cli import main as cli_main
-from backend.crops import crop_affines
-from backend.errors import UserError
-from backend.facemodel import load_template
-from backend.posing import posed_vertices_np, project_np
-from backend.raster_shading import UNIFORM_WHITE
-from backend.render_video import render_video
-from backend.tracks import Tracks, load_tracks, save_tracks
+from backend.commands import main as cli_main
+from backend.core.errors import UserError
+from backend.core.tracks import Tracks, load_tracks, save_tracks
+from backend.face.crops import crop_affines
+from backend.face.model import load_template
+from backend.face.posing import posed_vertices_np, project_np
+from backend.render.shading import UNIFORM_WHITE
+from backend.render.video import render_video
 
 FPS = 25.0
 T = 14
@@ -158,7 +158,7 @@ def test_wrong_or_missing_clip_is_a_clear_error(synthetic, tmp_path):
 
 @pytest.mark.realdata
 def test_render_real_profile_with_shared_audio(shared_data, tmp_path_factory):
-    from backend.pipeline import analyze
+    from backend.analysis.pipeline import analyze
 
     root = tmp_path_factory.mktemp("real_render")
     clip = shared_data / "video" / "address_man_10s_512.mp4"

@@ -21,7 +21,7 @@ from test_service_harness import (
     wait_for,
 )
 
-from backend.errors import UserError
+from backend.core.errors import UserError
 from backend.service.security import check_bind, is_loopback
 
 TOKEN = "correct-horse-battery-staple-42"

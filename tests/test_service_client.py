@@ -1,4 +1,4 @@
-"""The add-on's stdlib HTTP client (addon/service_client.py) against the real server: clear errors when the
+"""The add-on's stdlib HTTP client (addon/clients/service_client.py) against the real server: clear errors when the
 backend is unreachable, too old or refuses the token; a whole job through ServiceJob; cancel."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from test_service_harness import Server, noise_video, tone_wav
 
-from addon.errors import AddonError
-from addon.service_client import (
+from addon.clients.service_client import (
     BackendAuthError,
     BackendTooOld,
     BackendUnreachable,
@@ -22,6 +21,7 @@ from addon.service_client import (
     ServiceJob,
     is_loopback_url,
 )
+from addon.errors import AddonError
 
 TOKEN = "a-long-enough-token-for-tests-123"
 

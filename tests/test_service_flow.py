@@ -12,7 +12,7 @@ import pytest
 from test_service_harness import Server, upload, wait_for
 
 from backend import media
-from backend.tracks import load_tracks, tracks_from_dict
+from backend.core.tracks import load_tracks, tracks_from_dict
 
 pytestmark = pytest.mark.realdata
 CLIP = "video/hdtf_woman_8s_512.mp4"

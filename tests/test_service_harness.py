@@ -133,7 +133,7 @@ def child_pids_for(job_id: str) -> list[int]:
             state = (entry / "stat").read_text().split(") ", 1)[1][:1]
         except OSError:
             continue
-        if job_id.encode() in cmdline and b"backend.service.child" in cmdline and state != "Z":
+        if job_id.encode() in cmdline and b"backend.commands._child" in cmdline and state != "Z":
             pids.append(int(entry.name))
     return pids
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from backend.facemodel import load_template
-from backend.topology import SPURIOUS, _tessellation_edges, raw_triangles, triangles_from_edges
+from backend.face.model import load_template
+from backend.face.topology import SPURIOUS, _tessellation_edges, raw_triangles, triangles_from_edges
 
 
 def test_triangle_count_and_spurious_removed():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from backend.errors import UserError
-from backend.tracking import FaceTracker, fill_gaps, frame_ranges, track_frames
+from backend.analysis.tracking import FaceTracker, fill_gaps, frame_ranges, track_frames
+from backend.core.errors import UserError
 
 
 def test_mediapipe_finds_478_landmarks_on_a_real_face():

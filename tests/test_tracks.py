@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from backend.errors import UserError
-from backend.tracks import VERSION, Tracks, load_tracks, save_tracks, tracks_from_dict
+from backend.core.errors import UserError
+from backend.core.tracks import VERSION, Tracks, load_tracks, save_tracks, tracks_from_dict
 
 
 def make(frames: int = 5, k: int = 3) -> Tracks:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.pipeline import analyze
+    from backend.analysis.pipeline import analyze
 
     out = analyze(args.clip, args.output, audio=args.audio, fps=args.fps, progress=progress, force=args.force,
                   overlay=not args.no_overlay)

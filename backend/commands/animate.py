@@ -6,14 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("animate", help="lip-synced expression and head-pose tracks from speech",
                        description="Predict per-frame expression coefficients from the speech with the profile's "
                                    "personalised model and head pose in the person's style, and write a tracks "
-                                   "file (backend/tracks.py) for the Blender add-on or `render`. The audio may be "
+                                   "file (backend/core/tracks.py) for the Blender add-on or `render`. The audio may be "
                                    "any format FFmpeg decodes, or a video (its audio stream is used).")
     p.add_argument("profile", type=Path, help="profile directory (after `talking-head personalize`)")
     p.add_argument("audio", type=Path, help="driving speech: wav/mp3/m4a/flac/... or a video with sound")
@@ -38,18 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def prefetch(args: argparse.Namespace) -> None:
     """Before the CLI imports torch (~1-2 s): decode the audio and start the phone decoder's worker
     processes, so they run while the model loads (docs/motion.md, speed)."""
-    from backend import audio
+    from backend.motion import features
 
-    args.samples = audio.load_speech(args.audio)
-    if args.phonetics and args.samples.size >= audio.SR // 50:
-        args.decode = audio.start_phonetics(args.samples)
+    args.samples = features.load_speech(args.audio)
+    if args.phonetics and args.samples.size >= features.SR // 50:
+        args.decode = features.start_phonetics(args.samples)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.errors import UserError
-    from backend.motion_animate import animate, no_model_error
-    from backend.motion_personalize import MODEL_FILE, personalize
-    from backend.tracks import save_tracks
+    from backend.core.errors import UserError
+    from backend.core.tracks import save_tracks
+    from backend.motion.animation import animate, no_model_error
+    from backend.motion.personalization import MODEL_FILE, personalize
 
     if args.smoothing < 0:
         raise UserError("--smoothing must be >= 0 (sigma in frames)")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +39,8 @@ def summary(result: dict) -> str:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.atomic import write_json
-    from backend.eval_bench import bench
+    from backend.core.atomic import write_json
+    from backend.eval.benchmark import bench
 
     result = bench(args.device, progress)
     write_json(args.output, result)

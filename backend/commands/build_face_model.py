@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend import media
-    from backend.atomic import atomic_path
-    from backend.errors import UserError
-    from backend.face_template import build_template
-    from backend.tracking import track_frames
+    from backend.analysis.tracking import track_frames
+    from backend.core.atomic import atomic_path
+    from backend.core.errors import UserError
+    from backend.face.template import build_template
 
     files = [f for c in args.clips for f in (sorted(c.iterdir()) if c.is_dir() else [c]) if f.is_file()]
     clips = [f for f in files if media.sniff(f) == "video"] if files else []

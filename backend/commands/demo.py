@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,13 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.pipeline import analyze
+    from backend.analysis.pipeline import analyze
 
     out: Path = args.output
     out.mkdir(parents=True, exist_ok=True)
     clip = args.clip
     if clip is None:
-        from backend.demo_clip import write_demo_clip
+        from backend.media.demo_clip import write_demo_clip
 
         clip = out / "demo_clip.mp4"
         if not clip.exists():
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if args.audio is None:
         print("add AUDIO=speech.wav to also animate and render a talking-head video")
         return 0
-    from backend.cli import main
+    from backend.commands import main
 
     tracks, video = out / "tracks.json", out / "video.mp4"
     flags = ["--progress", args.progress]

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def summary_line(report: dict) -> str:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.evaluation import evaluate
+    from backend.eval.protocol import evaluate
 
     report = evaluate(args.clip, args.output, speech=args.audio, train_frames=args.train_frames, device=args.device,
                       general=args.general, scratch=args.scratch, seed=args.seed, progress=progress)

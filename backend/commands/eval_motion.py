@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.motion_eval import evaluate_motion, summary_line
+    from backend.motion.evaluation import evaluate_motion, summary_line
 
     report = evaluate_motion(args.clip, args.output, speech=args.audio, train_frames=args.train_frames,
                              profile=args.profile, general=args.general, scratch=args.scratch, seed=args.seed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.export_gltf import export_glb
-    from backend.tracks import load_tracks
+    from backend.core.tracks import load_tracks
+    from backend.export.gltf import export_glb
 
     progress.stage("export glTF", 2)
     tracks = load_tracks(args.tracks)

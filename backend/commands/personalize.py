@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.motion_personalize import personalize
+    from backend.motion.personalization import personalize
 
     result = personalize(args.profile, out=args.output, train_frames=args.train_frames, general=args.general,
                          scratch=args.scratch, seed=args.seed, progress=progress)

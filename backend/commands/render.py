@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.render_video import render_video
+    from backend.render.video import render_video
 
     if not args.no_refine:
         note = "note: the GAN refiner is not available yet; rendering without refinement (as with --no-refine)"

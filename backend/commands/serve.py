@@ -8,8 +8,8 @@ import os
 import socket
 from pathlib import Path
 
-from backend.errors import UserError
-from backend.progress import Progress
+from backend.core.errors import UserError
+from backend.core.progress import Progress
 
 
 def default_data_dir() -> Path:

@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.progress import Progress
+from backend.core.progress import Progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from backend.facemodel import models_dir
+    from backend.face.model import models_dir
 
     p = sub.add_parser("train-general", help="train the general audio->expression model on many clips",
                        description="Analyze every talking-face clip in DATA_DIR (a clip without sound may have "
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    from backend.motion_general import train_general
+    from backend.motion.general import train_general
 
     out, hist, profiles = train_general(args.data_dir, args.output, profiles_dir=args.profiles, steps=args.steps,
                                         exclude=args.exclude, resume=not args.no_resume, seed=args.seed,

@@ -18,8 +18,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
 from backend import __version__
-from backend.errors import UserError
-from backend.profile import read_manifest
+from backend.core.errors import UserError
+from backend.face.profile import read_manifest
 from backend.service import jobs
 from backend.service.jobstore import QUEUED, RUNNING, SUCCEEDED, JobStore
 from backend.service.security import AccessMiddleware

@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend import __version__
-from backend.profile import ANALYSIS_VERSION, read_manifest
+from backend.face.profile import ANALYSIS_VERSION, read_manifest
 from backend.service.jobstore import Job, JobStore
 
 PROFILE_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -39,7 +39,7 @@ PROFILE_ID = re.compile(r"^[0-9a-f]{16}$")
 STEP_COMMANDS = {"analyze": "analyze", "personalize": "personalize", "animate": "animate", "render": "render"}
 KIND_STEPS = {"analyze": ["analyze"], "animate": ["personalize", "animate"], "render": ["render"],
               "generate": ["analyze", "personalize", "animate", "render"]}
-MOTION_MODEL = "motion.pt"  # what personalize adds to a profile (backend/motion_personalize.py)
+MOTION_MODEL = "motion.pt"  # what personalize adds to a profile (backend/motion/personalization.py)
 PRIMARY_RESULT = {"animate": "tracks.json", "render": "video.mp4", "generate": "video.mp4"}
 
 UploadId = Annotated[str, Field(min_length=1, max_length=64, description="id returned by POST /api/v1/uploads")]

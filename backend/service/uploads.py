@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from backend import media
-from backend.errors import UserError
+from backend.core.errors import UserError
+from backend.core.tracks import load_tracks
 from backend.service.jobstore import JobStore, Upload, new_id
-from backend.tracks import load_tracks
 
 MAX_NAME = 200
 TRACKS_MAX_BYTES = 256 << 20  # a tracks.json of hours of animation is far below this

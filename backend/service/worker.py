@@ -1,6 +1,6 @@
 """One worker thread per device, fed by the job store's queue.
 
-Each step runs as `python -m backend.service.child ... --progress json <command> ...` in its own process
+Each step runs as `python -m backend.commands._child ... --progress json <command> ...` in its own process
 group, never inside the server process. That costs a second or two of imports per step and buys:
 - a crash, an out-of-memory kill or a hung native library in a stage never takes the server down;
 - cancel is immediate and complete (terminate the process group), even inside a long native call;
@@ -148,7 +148,7 @@ class Worker(threading.Thread):
     def _run_step(self, job: Job, step: str, argv: list[str], base: float, span: float,
                   later_steps: list[str]) -> None:
         store = self.store
-        command = [sys.executable, "-m", "backend.service.child", str(CHILD_NICENESS), "--progress", "json", *argv]
+        command = [sys.executable, "-m", "backend.commands._child", str(CHILD_NICENESS), "--progress", "json", *argv]
         store.log(job.id, f"{step}: starting on {self.device}")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(backend.__file__).resolve().parents[1]),

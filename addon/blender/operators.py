@@ -1,0 +1,371 @@
+# pyright: reportInvalidTypeForm=false
+"""Operators (`bpy.ops.talking_head.*`): analyze, generate, import_tracks, bake_tracks, render_photoreal,
+export, cancel. (The backend service's own operators are in server_operators.py.)
+
+Long ones run as a jobs.Pipeline of backend steps (a local child process, or a job on the service when a
+backend URL is set): synchronously when Blender runs in background (timers never fire there, so
+`blender -b --python-expr "bpy.ops.talking_head.generate(clip=..., audio=...)"` completes in the call),
+timer-polled with a progress bar and Cancel in the UI. Every problem the user can fix is an ERROR report
+(a RuntimeError for Python callers) and leaves the scene as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+
+from ..clients.client import make_backend
+from ..data.formats import load_tracks, save_tracks
+from ..data.profile import load_profile
+from ..errors import AddonError
+from . import animation, jobs
+from .preferences import get_settings, profiles_dir
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
+
+_ANALYZE_HASH_CHUNK = 1 << 20
+
+
+def _scene(context: bpy.types.Context) -> bpy.types.Scene:
+    if context.scene is None:
+        raise AddonError("No active scene.")
+    return context.scene
+
+
+def _props(context: bpy.types.Context) -> Any:
+    return _scene(context).talking_head  # type: ignore[attr-defined]
+
+
+def _abspath(path: str) -> str:
+    return os.path.abspath(bpy.path.abspath(path)) if path else ""
+
+
+def _existing_file(path: str, what: str) -> str:
+    if not path:
+        raise AddonError(f"No {what} given. Pick one in the Talking Head panel (or pass it to the operator).")
+    path = _abspath(path)
+    if not os.path.isfile(path):
+        raise AddonError(f"{what.capitalize()} not found: {path}. Pick an existing file.")
+    return path
+
+
+def output_dir(context: bpy.types.Context) -> str:
+    chosen = _props(context).output_dir
+    if chosen:
+        return _abspath(chosen)
+    if bpy.data.filepath:
+        return os.path.join(os.path.dirname(bpy.data.filepath), "talking_head")
+    return os.path.join(os.path.dirname(profiles_dir(context)), "outputs")
+
+
+def profile_dir_for(context: bpy.types.Context, clip: str, clip_audio: str = "") -> str:
+    """Profiles are cached by the content of the clip (and of its separate speech, if any)."""
+    digest = hashlib.sha256()
+    for path in (clip, clip_audio):
+        if path:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(_ANALYZE_HASH_CHUNK):
+                    digest.update(chunk)
+        digest.update(b"\0")
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in os.path.splitext(os.path.basename(clip))[0])
+    return os.path.join(profiles_dir(context), f"{stem[:40]}_{digest.hexdigest()[:12]}")
+
+
+def _is_profile(path: str) -> bool:
+    return bool(path) and os.path.isfile(os.path.join(path, "manifest.json"))
+
+
+def import_files(scene: bpy.types.Scene, profile_dir: str, tracks_path: str, audio: str | None,
+                 start_frame: int) -> animation.TakeResult:
+    """Validate everything, then build/extend the rig (all-or-nothing, see animation.import_take)."""
+    profile = load_profile(profile_dir)
+    tracks = load_tracks(tracks_path)
+    if audio is None:
+        own = profile.tracks_path is not None and os.path.samefile(tracks_path, profile.tracks_path)
+        audio = profile.audio_path if own else None
+    result = animation.import_take(scene, profile, tracks, start_frame=start_frame, audio_path=audio,
+                                   tracks_path=tracks_path)
+    props: Any = scene.talking_head  # type: ignore[attr-defined]
+    props.profile_dir, props.tracks_path = profile.directory, tracks_path
+    return result
+
+
+def _take_note(result: animation.TakeResult) -> str:
+    note = f"Take {result.take}: frames {result.frame_start}-{result.frame_end}"
+    return note + " (resampled to the scene fps)" if result.resampled else note
+
+
+class _Reporting:
+    """Turns AddonError into an ERROR report and CANCELLED, and runs pipelines blocking or timer-polled."""
+
+    def fail(self, context: bpy.types.Context, message: str) -> set[OperatorReturnItems]:
+        _props(context).error = message
+        self.report({"ERROR"}, message)  # type: ignore[attr-defined]
+        return {"CANCELLED"}
+
+    def launch(self, context: bpy.types.Context, title: str, steps: list[jobs.Step], *, needs_backend: bool,
+               blocking: bool = False) -> set[OperatorReturnItems]:
+        settings = get_settings(context)
+        backend = make_backend(settings.python_path, settings.backend_url, settings.token,
+                               online_access=bool(bpy.app.online_access)) if needs_backend else None
+        props = _props(context)
+        props.error, props.result = "", ""
+        pipeline = jobs.Pipeline(title=title, backend=backend, steps=steps, scene_name=_scene(context).name)
+        blocking = blocking or bool(bpy.app.background)
+        jobs.start(pipeline, blocking=blocking)
+        if not blocking:
+            self.report({"INFO"}, f"{title} started")  # type: ignore[attr-defined]
+            return {"FINISHED"}
+        if pipeline.error:
+            error = pipeline.error.removeprefix(f"{title}: ")  # "Analyze failed: Analyze: ..." says it twice
+            return self.fail(context, f"{title} failed: {error}")
+        self.report({"INFO"}, pipeline.result or f"{title} done")  # type: ignore[attr-defined]
+        return {"FINISHED"}
+
+
+_WAIT = BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
+                     description="Run to completion before returning (always so in background mode)")
+
+
+class TALKING_HEAD_OT_analyze(_Reporting, bpy.types.Operator):
+    """Analyse the target clip into a profile (face model, texture, motion style); cached by content"""
+
+    bl_idname = "talking_head.analyze"
+    bl_label = "Analyze"
+    bl_options = {"REGISTER"}
+
+    clip: StringProperty(name="Clip", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    clip_audio: StringProperty(name="Clip speech", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    wait: _WAIT
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        props = _props(context)
+        try:
+            clip = _existing_file(self.clip or props.clip, "target clip")
+            speech = self.clip_audio or props.clip_audio
+            speech = _existing_file(speech, "clip speech file") if speech else ""
+            out = profile_dir_for(context, clip, speech)
+            args = ["analyze", clip, "-o", out] + (["--audio", speech] if speech else [])
+            scene_name = _scene(context).name
+
+            def remember() -> str:
+                bpy.data.scenes[scene_name].talking_head.profile_dir = out  # type: ignore[attr-defined]
+                return f"Profile ready: {out}"
+
+            return self.launch(context, "Analyze", [jobs.Step("Analyze", args=args), jobs.Step("Profile",
+                               call=remember)], needs_backend=True, blocking=self.wait)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+
+
+class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
+    """Analyse the clip if needed, animate the audio, and import the face with keyframes and sound"""
+
+    bl_idname = "talking_head.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    clip: StringProperty(name="Clip", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    audio: StringProperty(name="Audio", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    profile: StringProperty(name="Profile", subtype="DIR_PATH", options={"SKIP_SAVE"},
+                            description="Use this analysed profile instead of analysing a clip")
+    start_frame: IntProperty(name="Start frame", default=-1, options={"SKIP_SAVE"},
+                             description="-1: the panel's start frame")
+    wait: _WAIT
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        props = _props(context)
+        try:
+            audio = _existing_file(self.audio or props.audio, "audio file")
+            steps: list[jobs.Step] = []
+            if self.profile:
+                profile = _abspath(self.profile)
+                if not _is_profile(profile):
+                    raise AddonError(f"Not a Talking Head profile (no manifest.json): {profile}. Run Analyze.")
+            else:
+                clip = _existing_file(self.clip or props.clip, "target clip")
+                speech = _abspath(props.clip_audio) if props.clip_audio else ""
+                profile = profile_dir_for(context, clip, speech)
+                if not _is_profile(profile):
+                    steps.append(jobs.Step("Analyze", args=["analyze", clip, "-o", profile]
+                                           + (["--audio", speech] if speech else [])))
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            stem = os.path.splitext(os.path.basename(audio))[0]
+            tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
+            steps.append(jobs.Step("Animate", args=[
+                "animate", profile, audio, "-o", tracks, "--personalize", "--pose", props.pose_mode,
+                "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}"]))
+            start = self.start_frame if self.start_frame >= 0 else props.start_frame
+            scene_name = _scene(context).name
+
+            def finish() -> str:
+                return _take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio, start))
+
+            steps.append(jobs.Step("Import", call=finish))
+            return self.launch(context, "Generate", steps, needs_backend=True, blocking=self.wait)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+
+
+class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
+    """Import a profile's face and a tracks file as keyframes (a new take when the face exists)"""
+
+    bl_idname = "talking_head.import_tracks"
+    bl_label = "Import Tracks"
+    bl_options = {"REGISTER", "UNDO"}
+
+    profile: StringProperty(name="Profile", subtype="DIR_PATH", options={"SKIP_SAVE"})
+    filepath: StringProperty(name="Tracks", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                             description="tracks.json (empty: the profile's own tracks)")
+    audio: StringProperty(name="Audio", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                          description="Sound strip (empty: the profile's audio for its own tracks)")
+    start_frame: IntProperty(name="Start frame", default=-1, options={"SKIP_SAVE"})
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        props = _props(context)
+        try:
+            profile = _abspath(self.profile or props.profile_dir)
+            if not profile:
+                raise AddonError("No profile given. Run Analyze or pick a profile folder.")
+            tracks = _abspath(self.filepath) or os.path.join(profile, "tracks.json")
+            tracks = _existing_file(tracks, "tracks file")
+            audio = _existing_file(self.audio, "audio file") if self.audio else None
+            start = self.start_frame if self.start_frame >= 0 else props.start_frame
+            result = import_files(_scene(context), profile, tracks, audio, start)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props.error, props.result = "", _take_note(result)
+        self.report({"INFO"}, props.result)
+        return {"FINISHED"}
+
+
+def _rig(context: bpy.types.Context) -> animation.Rig:
+    rig = animation.find_rig(_scene(context), hint=context.active_object)
+    if rig is None:
+        raise AddonError("No Talking Head face in this scene. Generate or Import Tracks first.")
+    return rig
+
+
+def bake_to_file(context: bpy.types.Context, path: str = "") -> tuple[animation.Rig, str]:
+    rig = _rig(context)
+    tracks = animation.bake_take(rig)
+    if not path:
+        take = int(rig.head.get("th_take", 0))
+        path = os.path.join(output_dir(context), f"baked_take_{take:03d}.json")
+    save_tracks(tracks, _abspath(path))
+    return rig, _abspath(path)
+
+
+class TALKING_HEAD_OT_bake_tracks(_Reporting, bpy.types.Operator):
+    """Write the current (possibly edited) face animation back to a tracks.json at the tracks' fps"""
+
+    bl_idname = "talking_head.bake_tracks"
+    bl_label = "Bake Tracks"
+
+    filepath: StringProperty(name="Tracks", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                             description="Output tracks.json (empty: the output folder)")
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        try:
+            _, path = bake_to_file(context, self.filepath)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props = _props(context)
+        props.tracks_path, props.error, props.result = path, "", f"Baked {path}"
+        self.report({"INFO"}, props.result)
+        return {"FINISHED"}
+
+
+class TALKING_HEAD_OT_render_photoreal(_Reporting, bpy.types.Operator):
+    """Bake the current animation and render the photoreal video of the target person with it"""
+
+    bl_idname = "talking_head.render_photoreal"
+    bl_label = "Render Photoreal"
+
+    filepath: StringProperty(name="Video", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                             description="Output .mp4 (empty: the output folder)")
+    wait: _WAIT
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        props = _props(context)
+        try:
+            rig, tracks = bake_to_file(context)
+            action = rig.key.animation_data.action if rig.key.animation_data else None
+            audio = str(action.get("th_audio_path", "")) if action else ""
+            audio = _existing_file(audio or props.audio, "audio file")
+            profile = str(rig.head.get("th_profile_dir", ""))
+            if not _is_profile(profile):
+                raise AddonError(f"The face's profile folder is gone: {profile}. Re-run Analyze.")
+            take = int(rig.head.get("th_take", 0))
+            out = _abspath(self.filepath) or os.path.join(output_dir(context), f"render_take_{take:03d}.mp4")
+            scene_name = _scene(context).name
+
+            def remember() -> str:
+                bpy.data.scenes[scene_name].talking_head.video_path = out  # type: ignore[attr-defined]
+                return f"Rendered {out}"
+
+            steps = [jobs.Step("Render", args=["render", profile, tracks, audio, "-o", out]),
+                     jobs.Step("Video", call=remember)]
+            return self.launch(context, "Render photoreal", steps, needs_backend=True, blocking=self.wait)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+
+
+EXPORT_FORMATS = [("GLB", "glTF (.glb)", "Mesh, morph targets, weights and head animation"),
+                  ("FBX", "FBX (.fbx)", "Mesh, shape keys and baked animation"),
+                  ("ABC", "Alembic (.abc)", "Per-frame mesh cache (no shape keys)")]
+EXTENSIONS = {"GLB": ".glb", "FBX": ".fbx", "ABC": ".abc"}
+
+
+class TALKING_HEAD_OT_export(_Reporting, bpy.types.Operator):
+    """Export the animated face (head and mesh) with the options that keep its animation"""
+
+    bl_idname = "talking_head.export"
+    bl_label = "Export Face"
+
+    format: EnumProperty(name="Format", items=EXPORT_FORMATS, default="GLB")
+    filepath: StringProperty(name="File", subtype="FILE_PATH", options={"SKIP_SAVE"},
+                             description="Output file (empty: the output folder)")
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        from .export import export_rig
+
+        try:
+            rig = _rig(context)
+            ext = EXTENSIONS[self.format]
+            take = int(rig.head.get("th_take", 0))
+            path = _abspath(self.filepath) or os.path.join(output_dir(context), f"face_take_{take:03d}{ext}")
+            if not path.lower().endswith(ext):
+                path += ext
+            export_rig(context, rig, self.format, path)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props = _props(context)
+        props.error, props.result = "", f"Exported {path}"
+        self.report({"INFO"}, props.result)
+        return {"FINISHED"}
+
+
+class TALKING_HEAD_OT_cancel(bpy.types.Operator):
+    """Stop the running Talking Head job"""
+
+    bl_idname = "talking_head.cancel"
+    bl_label = "Cancel"
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        if jobs.cancel():
+            self.report({"WARNING"}, "Cancelled")
+            return {"FINISHED"}
+        self.report({"INFO"}, "Nothing is running")
+        return {"CANCELLED"}
+
+
+CLASSES = (TALKING_HEAD_OT_analyze, TALKING_HEAD_OT_generate, TALKING_HEAD_OT_import_tracks,
+           TALKING_HEAD_OT_bake_tracks, TALKING_HEAD_OT_render_photoreal, TALKING_HEAD_OT_export,
+           TALKING_HEAD_OT_cancel)

@@ -1,0 +1,165 @@
+"""The tracks format: the contract between the backend and the Blender add-on.
+
+A tracks file is JSON (UTF-8) with these keys (version 1):
+
+- ``format``: ``"talking-head-tracks"``; ``version``: 1 (readers refuse newer versions).
+- ``fps``: frames per second (float > 0); ``frame_count``: T.
+- ``basis``: K expression basis names; they name the face model's shape keys.
+- ``expression``: T rows of K floats, coefficients of the profile's expression basis (unit: one standard
+  deviation of the pooled training expressions; 0 is the person's average talking face).
+- ``pose``: T rows of 6 floats ``[rx, ry, rz, tx, ty, tz]``: the head's rotation as Euler angles in
+  radians applied in X, then Y, then Z order (R = Rz @ Ry @ Rx, Blender's 'XYZ' mode) and translation in
+  metres, mapping head-local coordinates (x: image right, y: up, z: out of the face toward the camera)
+  into the camera frame (OpenGL/Blender camera: x right, y up, looking down -z).
+- ``profile_id``: the profile the coefficients belong to (its basis); ``face_model``: that model's id.
+- ``provenance``: free-form dict: ``source`` (analyze, animate, blender...), software version, options.
+- optional ``audio``: ``{"sha256": ..., "duration_s": ...}`` of the driving audio.
+
+The file is only ever written through `save_tracks`, which validates and writes atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.core.atomic import atomic_path
+from backend.core.errors import UserError
+
+FORMAT = "talking-head-tracks"
+VERSION = 1
+POSE_CHANNELS = ("rx", "ry", "rz", "tx", "ty", "tz")
+
+
+@dataclass
+class Tracks:
+    fps: float
+    basis: list[str]
+    expression: np.ndarray  # [T, K] float32
+    pose: np.ndarray  # [T, 6] float32
+    profile_id: str
+    face_model: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    audio: dict[str, Any] | None = None
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.expression.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.fps
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "fps": float(self.fps),
+            "frame_count": self.frame_count,
+            "basis": list(self.basis),
+            "profile_id": self.profile_id,
+            "face_model": self.face_model,
+            "pose_convention": "euler_xyz_rad+translation_m; head-local -> OpenGL camera frame",
+            "expression": np.round(self.expression.astype(np.float64), 6).tolist(),
+            "pose": np.round(self.pose.astype(np.float64), 7).tolist(),
+            "provenance": self.provenance,
+        }
+        if self.audio is not None:
+            data["audio"] = self.audio
+        return data
+
+
+def _fail(where: str, problem: str) -> UserError:
+    return UserError(f"invalid tracks file {where}: {problem}",
+                     hint="tracks files are written by `talking-head animate`/`analyze` or the Blender add-on's "
+                          "bake; regenerate it rather than editing by hand")
+
+
+def tracks_from_dict(data: Any, where: str = "") -> Tracks:
+    """Validate a parsed tracks document strictly and return it as arrays."""
+    if not isinstance(data, dict):
+        raise _fail(where, "the top level must be a JSON object")
+    if data.get("format") != FORMAT:
+        raise _fail(where, f"'format' must be '{FORMAT}', found {data.get('format')!r}")
+    version = data.get("version")
+    if not isinstance(version, int):
+        raise _fail(where, "'version' must be an integer")
+    if version > VERSION:
+        raise UserError(f"tracks file {where} has format version {version}, newer than this software "
+                        f"understands ({VERSION})", hint="update Talking Head (backend and add-on)")
+    if version < 1:
+        raise _fail(where, f"unknown version {version}")
+    for key in ("fps", "basis", "expression", "pose", "profile_id", "face_model"):
+        if key not in data:
+            raise _fail(where, f"missing key '{key}'")
+    fps = data["fps"]
+    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps) or not 0 < fps <= 1000:
+        raise _fail(where, f"'fps' must be a number in (0, 1000], found {fps!r}")
+    basis = data["basis"]
+    if not isinstance(basis, list) or not all(isinstance(b, str) and b for b in basis):
+        raise _fail(where, "'basis' must be a list of non-empty names")
+    if len(set(basis)) != len(basis):
+        raise _fail(where, "'basis' names must be unique")
+    expression = _matrix(data["expression"], "expression", len(basis), where)
+    pose = _matrix(data["pose"], "pose", 6, where)
+    if expression.shape[0] != pose.shape[0]:
+        raise _fail(where, f"'expression' has {expression.shape[0]} frames but 'pose' has {pose.shape[0]}")
+    if expression.shape[0] == 0:
+        raise _fail(where, "no frames")
+    if "frame_count" in data and data["frame_count"] != expression.shape[0]:
+        raise _fail(where, f"'frame_count' is {data['frame_count']} but there are {expression.shape[0]} frames")
+    if not isinstance(data["profile_id"], str) or not isinstance(data["face_model"], str):
+        raise _fail(where, "'profile_id' and 'face_model' must be strings")
+    provenance = data.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise _fail(where, "'provenance' must be an object")
+    audio = data.get("audio")
+    if audio is not None and not isinstance(audio, dict):
+        raise _fail(where, "'audio' must be an object")
+    return Tracks(fps=float(fps), basis=list(basis), expression=expression, pose=pose,
+                  profile_id=data["profile_id"], face_model=data["face_model"], provenance=provenance,
+                  audio=audio)
+
+
+def _matrix(value: Any, name: str, width: int, where: str) -> np.ndarray:
+    if not isinstance(value, list):
+        raise _fail(where, f"'{name}' must be a list of rows")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _fail(where, f"'{name}' must hold only numbers in equal-length rows ({exc})") from None
+    if arr.ndim != 2 or (arr.size and arr.shape[1] != width) or (not arr.size and len(value)):
+        shape = "x".join(map(str, arr.shape))
+        raise _fail(where, f"'{name}' must be T rows of {width} numbers, found shape {shape}")
+    if arr.size == 0:
+        arr = arr.reshape(0, width)
+    if not np.isfinite(arr).all():
+        bad = int(np.argwhere(~np.isfinite(arr))[0][0])
+        raise _fail(where, f"'{name}' holds NaN or infinity (first at frame {bad})")
+    return arr.astype(np.float32)
+
+
+def load_tracks(path: str | os.PathLike[str]) -> Tracks:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"tracks file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(str(path), f"not valid JSON ({exc})") from None
+    return tracks_from_dict(data, str(path))
+
+
+def save_tracks(tracks: Tracks, path: str | os.PathLike[str]) -> Path:
+    data = tracks.to_dict()
+    tracks_from_dict(json.loads(json.dumps(data)), str(path))  # never write what we could not read back
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,23 @@
+"""Stage 2, audio to motion: speech to expression and head-pose tracks, one idea per file:
+
+- features: MFCC windows per output frame; phonetics: articulatory values from PocketSphinx's phone decoder
+- model: the network (feature windows -> conv -> BiLSTM -> expression) and its checkpoint file
+- data: profile -> training clip; streaming batches over many profiles
+- train: the training loop and losses; pose: the person's generative head-pose style
+- personalization / general / animation / evaluation: the work of personalize, train-general, animate, eval-motion
+- mouth, metrics: mouth geometry and the evaluation metrics (docs/motion.md); synthetic: test profiles
+"""
+
+from __future__ import annotations
+
+from backend.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "animate": "animation",
+    "animate_samples": "animation",
+    "evaluate_motion": "evaluation",
+    "train_general": "general",
+    "general_model_path": "personalization",
+    "personalize": "personalization",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,122 @@
+"""Animate a personalised profile from speech: expression from the model, head pose from the person's
+pose style (or the clip's own poses, or a still head), packed as Tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+
+from backend import __version__
+from backend.core.errors import UserError
+from backend.core.progress import QUIET, Progress
+from backend.core.tracks import Tracks
+from backend.motion import features
+from backend.motion.data import read_manifest
+from backend.motion.model import MotionNet, load_checkpoint
+from backend.motion.personalization import MODEL_FILE
+from backend.motion.pose import PoseStyle, sample_pose
+
+if TYPE_CHECKING:
+    from backend.motion.phonetics import PhoneticDecode
+
+POSE_MODES = ("predicted", "clip", "still")
+OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
+SILENCE_HOLD_S = 0.3  # pauses shorter than 2x this keep the predicted mouth (people pause mouth-open)
+
+
+def no_model_error(profile: Path) -> UserError:
+    return UserError(f"profile {profile} has no trained motion model ({MODEL_FILE})",
+                     hint=f"run `talking-head personalize {profile}` first (about a minute on a laptop CPU), "
+                          "or add --personalize to do it now")
+
+
+def load_personal(profile: Path, model_path: Path | None = None) -> tuple[MotionNet, dict]:
+    path = model_path or profile / MODEL_FILE
+    if not path.is_file():
+        raise no_model_error(profile)
+    model, meta = load_checkpoint(path)
+    if meta.get("kind") != "personal":
+        raise UserError(f"{path} is a general motion model, not a personalised one",
+                        hint=f"run `talking-head personalize {profile}`")
+    return model, meta
+
+
+def speech_gate(activity: np.ndarray, fps: float) -> np.ndarray:
+    """[T] 1 within SILENCE_HOLD_S of speech, easing to 0 over ~0.1 s in longer silences (mouth relaxes)."""
+    radius = max(1, int(round(SILENCE_HOLD_S * fps)))
+    near = maximum_filter1d((activity > 0).astype(np.float64), size=2 * radius + 1, mode="constant")
+    return np.clip(gaussian_filter1d(near, sigma=0.04 * fps, mode="nearest"), 0.0, 1.0)
+
+
+def clip_pose_replay(clip_pose: np.ndarray, clip_fps: float, n_frames: int, fps: float) -> np.ndarray:
+    """The clip's own poses for any length: played forward then backward (no jump), resampled to fps."""
+    n = len(clip_pose)
+    t = np.arange(n_frames) * (clip_fps / fps)
+    period = max(2 * (n - 1), 1)
+    phase = np.mod(t, period)
+    idx = np.where(phase <= n - 1, phase, period - phase)
+    return np.stack([np.interp(idx, np.arange(n), clip_pose[:, k]) for k in range(6)], axis=1)
+
+
+def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
+                    smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
+                    progress: Progress = QUIET, phonetics: bool = True,
+                    decode: PhoneticDecode | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """16 kHz mono speech -> (expression [T,K], pose [T,6]) at `fps`. `phonetics=False` skips the phone
+    decoder (about 2x faster; the model then reads the MFCCs alone, see docs/motion.md); `decode` is that
+    decoder already started on these samples (`features.start_phonetics`)."""
+    if pose_mode not in POSE_MODES:
+        raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
+    progress.stage("audio features")
+    feats = features.speech_features(samples, phonetic=phonetics and model.uses_phonetics, decode=decode)
+    n = features.frame_count(feats.duration_s, fps)
+    progress.stage("predicting expression")
+    expr = gaussian_filter1d(model.predict(feats.iter_windows(n, fps)), sigma=OUTPUT_SMOOTHING_S * fps, axis=0,
+                             mode="nearest")
+    activity = feats.frame_activity(n, fps)
+    rest = np.asarray(meta["rest_expression"], np.float32)
+    gate = speech_gate(activity, fps)[:, None]
+    expr = rest + expression_scale * gate * (expr - rest)
+    style = PoseStyle.from_dict(meta["pose_style"])
+    if pose_mode == "predicted":
+        pose = sample_pose(style, n, fps, activity, np.random.default_rng(seed))
+    elif pose_mode == "clip":
+        pose = clip_pose_replay(np.asarray(meta["clip_pose"], np.float64), float(meta["fps"]), n, fps)
+    else:
+        pose = np.tile(np.asarray(style.mean), (n, 1))
+    if smoothing > 0:
+        expr = gaussian_filter1d(expr, sigma=smoothing, axis=0, mode="nearest")
+        pose = gaussian_filter1d(pose, sigma=smoothing, axis=0, mode="nearest")
+    return expr.astype(np.float32), pose.astype(np.float32)
+
+
+def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted", smoothing: float = 0.0,
+            expression_scale: float = 1.0, seed: int = 0, fps: float | None = None,
+            model_path: Path | None = None, progress: Progress = QUIET, phonetics: bool = True,
+            samples: np.ndarray | None = None, decode: PhoneticDecode | None = None) -> Tracks:
+    """Tracks for `speech`; `samples` (its 16 kHz mono decode) and `decode` (`features.start_phonetics` on
+    them) may be passed when the caller started on them early."""
+    profile = Path(profile)
+    manifest = read_manifest(profile)
+    model, meta = load_personal(profile, model_path)
+    fps = float(fps or manifest["fps"])
+    progress.stage("decoding audio")
+    if samples is None:
+        samples = features.load_speech(speech)
+    if samples.size < features.SR // 50:
+        raise UserError(f"{speech} holds only {samples.size / features.SR * 1000:.0f} ms of audio",
+                        hint="pass a recording of at least a few frames' length")
+    expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
+                                 progress, phonetics, decode)
+    from backend.media import sha256_file
+
+    return Tracks(fps=fps, basis=list(manifest.get("basis_names") or meta["basis_names"]), expression=expr,
+                  pose=pose, profile_id=str(manifest.get("profile_id", "")),
+                  face_model=str(manifest.get("face_model", meta["face_model"])),
+                  provenance={"source": "animate", "software_version": __version__, "model": meta.get("init"),
+                              "options": {"pose": pose_mode, "smoothing": smoothing, "phonetics": phonetics,
+                                          "expression_scale": expression_scale, "seed": seed}},
+                  audio={"sha256": sha256_file(speech), "duration_s": round(samples.size / features.SR, 4)})

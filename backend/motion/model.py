@@ -1,0 +1,129 @@
+"""The audio->expression network and its checkpoint file.
+
+Each output frame gets its 280 ms MFCC window (backend/features.py); a small 1-D convolution summarises the
+window, a bidirectional LSTM over the frame sequence adds coarticulation context (the mouth starts moving
+before a sound and keeps the shape after it), and a linear head gives the K expression coefficients.
+Head pose is not regressed here: it comes from the person's generative pose model (backend/motion/pose.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from backend.core.atomic import atomic_path
+from backend.core.errors import UserError
+from backend.motion import features, phonetics
+
+CHECKPOINT_FORMAT = "talking-head-motion"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class MotionConfig:
+    n_expr: int
+    window: int = features.WINDOW
+    feat_dim: int = features.FEATURE_DIM + phonetics.DIM  # MFCC + deltas, then phonetic values (older models: 39)
+    conv: int = 48  # channels of the window encoder
+    hidden: int = 96  # per-frame embedding and total LSTM width (half per direction)
+    dropout: float = 0.5  # heavy: ~10 s of data per person (measured: 0.25 -> 0.5 raised held-out r)
+
+
+class MotionNet(nn.Module):
+    def __init__(self, cfg: MotionConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("feat_mean", torch.zeros(cfg.feat_dim))
+        self.register_buffer("feat_std", torch.ones(cfg.feat_dim))
+        self.encoder = nn.Sequential(
+            nn.Conv1d(cfg.feat_dim, cfg.conv, 5, stride=2, padding=2), nn.GELU(),
+            nn.Conv1d(cfg.conv, cfg.conv, 5, stride=2, padding=2), nn.GELU(),
+        )
+        reduced = (cfg.window + 3) // 4
+        self.embed = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(cfg.conv * reduced, cfg.hidden),
+                                   nn.GELU())
+        self.lstm = nn.LSTM(cfg.hidden, cfg.hidden // 2, batch_first=True, bidirectional=True)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(2 * (cfg.hidden // 2) + cfg.hidden, cfg.n_expr)
+
+    @property
+    def uses_phonetics(self) -> bool:
+        """Whether the model reads backend.motion.phonetics' values after the MFCCs (models before it did not)."""
+        return self.cfg.feat_dim > features.FEATURE_DIM
+
+    def set_feature_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
+        d = self.cfg.feat_dim
+        self.feat_mean.copy_(torch.as_tensor(mean[:d], dtype=torch.float32))
+        self.feat_std.copy_(torch.as_tensor(np.maximum(std[:d], 1e-3), dtype=torch.float32))
+
+    def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
+        """[B, T, W, F] windows -> [B, T, hidden] per-frame embeddings (no temporal context yet); feature
+        columns past the model's `feat_dim` are ignored, so an MFCC-only model reads phonetic windows; missing
+        phonetic columns are blank (their training mean), which the model learned to handle (phonetic dropout)."""
+        windows = windows[..., : self.cfg.feat_dim]
+        if windows.shape[-1] < self.cfg.feat_dim:  # MFCC-only windows: phonetic columns blank, as in training
+            blank = self.feat_mean[windows.shape[-1]:].expand(*windows.shape[:-1], -1)
+            windows = torch.cat([windows, blank], dim=-1)
+        b, t, w, f = windows.shape
+        x = (windows - self.feat_mean) / self.feat_std
+        x = x.reshape(b * t, w, f).transpose(1, 2)  # Conv1d wants [N, channels, time]
+        return self.embed(self.encoder(x)).reshape(b, t, -1)
+
+    def decode(self, emb: torch.Tensor) -> torch.Tensor:
+        """[B, T, hidden] embeddings -> [B, T, K] coefficients (the LSTM sees the whole sequence)."""
+        ctx, _ = self.lstm(emb)
+        return self.head(self.drop(torch.cat([ctx, emb], dim=-1)))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.embed_windows(windows))
+
+    @torch.no_grad()
+    def predict(self, blocks: Any, block_frames: int = 2048) -> np.ndarray:
+        """Inference over an iterable of [t, W, F] numpy window blocks (bounded memory for long audio).
+
+        Runs on one thread: the LSTM is a chain of tiny steps, and two threads on a busy 2-core machine
+        made a 1500-frame pass 100-1000x slower (measured: 0.02 s vs 3-17 s)."""
+        self.eval()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            embs = [self.embed_windows(torch.from_numpy(np.ascontiguousarray(b))[None])[0] for b in blocks]
+            return self.decode(torch.cat(embs, dim=0)[None])[0].numpy()
+        finally:
+            torch.set_num_threads(threads)
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: MotionNet, meta: dict[str, Any]) -> Path:
+    """Write model weights + config + metadata (face model id, basis names, pose style...) atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(model.cfg),
+               "state": model.state_dict(), "meta": meta}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[MotionNet, dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"motion model not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated or foreign file
+        raise UserError(f"{path} is not a readable motion model ({type(exc).__name__})",
+                        hint="delete it and run `talking-head personalize` / `train-general` again") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a Talking Head motion model")
+    if payload.get("version", 0) > CHECKPOINT_VERSION:
+        raise UserError(f"{path} was written by a newer Talking Head (motion model version {payload['version']})",
+                        hint="update Talking Head")
+    model = MotionNet(MotionConfig(**payload["config"]))
+    model.load_state_dict(payload["state"])
+    model.eval()
+    return model, payload["meta"]
