@@ -27,7 +27,8 @@ def test_round_trip_through_save(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("edit", "needle"), [
-    (lambda d: d.update(version=2), "newer than this add-on"),
+    (lambda d: d.update(version=3), "newer than this add-on"),
+    (lambda d: d.update(layers={"blink": {"weight": [0.5], "shape": [0.0]}}), "needs format version 2"),
     (lambda d: d.update(format="other"), "not a Talking Head tracks"),
     (lambda d: d.pop("pose"), "missing key 'pose'"),
     (lambda d: d["expression"][3].append(0.0), "row 3"),
@@ -64,3 +65,20 @@ def test_basis_order_accepts_permutation_and_refuses_mismatch() -> None:
     assert basis_order(["b", "a", "c"], ["a", "b", "c"], "x") == [1, 0, 2]
     with pytest.raises(AddonError, match="do not match the profile's expression basis"):
         basis_order(["a", "b"], ["a", "b", "c"], "x")
+
+
+def test_layers_are_read_and_can_be_taken_out_of_the_expression(tmp_path: Path) -> None:
+    """A version-2 file's blink layer (the same document the backend writes) reads back, and
+    without_layers() gives the speech-only expression the add-on keys when blinks get their own control."""
+    data = _tracks(make_profile(tmp_path))
+    k, frames = len(data["basis"]), len(data["expression"])
+    shape = [0.25 * (i % 3) for i in range(k)]
+    weight = [(i % 4) / 3 for i in range(frames)]
+    speech = [list(row) for row in data["expression"]]
+    data["expression"] = [[v + w * s for v, s in zip(row, shape, strict=False)] for row, w in zip(speech, weight, strict=False)]
+    data.update(version=2, layers={"blink": {"weight": weight, "shape": shape}})
+    tracks = tracks_from_dict(data, "t.json")
+    assert tracks.version == 2 and list(tracks.layers) == ["blink"]
+    for got, want in zip(tracks.without_layers(), speech, strict=False):
+        assert got == pytest.approx(want, abs=1e-9)
+    assert tracks_from_dict(json.loads(json.dumps(tracks.to_dict())), "again").to_dict() == tracks.to_dict()

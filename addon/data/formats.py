@@ -6,16 +6,26 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AddonError
 
 TRACKS_FORMAT = "talking-head-tracks"
-TRACKS_VERSION = 1
+TRACKS_VERSION = 2  # newest read and written; files without version-2 keys are written as 1
 PROFILE_FORMAT = "talking-head-profile"
 PROFILE_VERSION = 1
 POSE_CHANNELS = ("rx", "ry", "rz", "tx", "ty", "tz")
+LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+@dataclass
+class LayerData:
+    """A motion kept apart from speech (e.g. a blink): weight per frame in 0..1 times a basis-space shape."""
+
+    weight: list[float]
+    shape: list[float]
 
 
 @dataclass
@@ -30,15 +40,29 @@ class TracksData:
     face_model: str
     provenance: dict[str, Any] = field(default_factory=dict)
     audio: dict[str, Any] | None = None
+    layers: dict[str, LayerData] = field(default_factory=dict)
 
     @property
     def frame_count(self) -> int:
         return len(self.expression)
 
+    @property
+    def version(self) -> int:
+        return 2 if self.layers else 1
+
+    def without_layers(self) -> list[list[float]]:
+        """Expression rows with every layer's contribution taken out (what speech alone moves)."""
+        rows = [list(row) for row in self.expression]
+        for layer in self.layers.values():
+            for row, w in zip(rows, layer.weight, strict=True):
+                for k, s in enumerate(layer.shape):
+                    row[k] -= w * s
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "format": TRACKS_FORMAT,
-            "version": TRACKS_VERSION,
+            "version": self.version,
             "fps": float(self.fps),
             "frame_count": self.frame_count,
             "basis": list(self.basis),
@@ -51,6 +75,10 @@ class TracksData:
         }
         if self.audio is not None:
             data["audio"] = self.audio
+        if self.layers:
+            data["layers"] = {name: {"weight": [float(v) for v in layer.weight],
+                                     "shape": [float(v) for v in layer.shape]}
+                              for name, layer in self.layers.items()}
         return data
 
 
@@ -119,9 +147,32 @@ def tracks_from_dict(data: Any, where: str = "tracks") -> TracksData:
     audio = data.get("audio")
     if audio is not None and not isinstance(audio, dict):
         raise _bad(where, "'audio' must be an object")
+    layers = _layers(data.get("layers", {}), data["version"], len(expression), len(basis), where)
     return TracksData(fps=float(fps), basis=list(basis), expression=expression, pose=pose,
                       profile_id=data["profile_id"], face_model=data["face_model"],
-                      provenance=provenance, audio=audio)
+                      provenance=provenance, audio=audio, layers=layers)
+
+
+def _layers(value: Any, version: int, frames: int, width: int, where: str) -> dict[str, LayerData]:
+    """The optional version-2 'layers' (same rules as backend.core.tracks)."""
+    if not value:
+        return {}
+    if version < 2:
+        raise _bad(where, "'layers' needs format version 2")
+    if not isinstance(value, dict):
+        raise _bad(where, "'layers' must be an object of name -> {weight, shape}")
+    out: dict[str, LayerData] = {}
+    for name, layer in value.items():
+        if not LAYER_NAME.match(name):
+            raise _bad(where, f"layer name {name!r} must be lower-case letters, digits and _")
+        if not isinstance(layer, dict) or set(layer) != {"weight", "shape"}:
+            raise _bad(where, f"layer '{name}' must be an object with exactly 'weight' and 'shape'")
+        weight = _matrix([layer["weight"]], f"layers.{name}.weight", frames, where)[0]
+        shape = _matrix([layer["shape"]], f"layers.{name}.shape", width, where)[0]
+        if any(w < 0.0 or w > 1.0 for w in weight):
+            raise _bad(where, f"'layers.{name}.weight' must lie in 0..1")
+        out[name] = LayerData(weight=weight, shape=shape)
+    return out
 
 
 def _read_json(path: str, what: str) -> Any:

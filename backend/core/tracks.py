@@ -1,8 +1,9 @@
 """The tracks format: the contract between the backend and the Blender add-on.
 
-A tracks file is JSON (UTF-8) with these keys (version 1):
+A tracks file is JSON (UTF-8) with these keys (version 2; a file without version-2 keys is written as
+version 1, so older readers keep reading it):
 
-- ``format``: ``"talking-head-tracks"``; ``version``: 1 (readers refuse newer versions).
+- ``format``: ``"talking-head-tracks"``; ``version``: 1 or 2 (readers refuse newer versions).
 - ``fps``: frames per second (float > 0); ``frame_count``: T.
 - ``basis``: K expression basis names; they name the face model's shape keys.
 - ``expression``: T rows of K floats, coefficients of the profile's expression basis (unit: one standard
@@ -14,6 +15,11 @@ A tracks file is JSON (UTF-8) with these keys (version 1):
 - ``profile_id``: the profile the coefficients belong to (its basis); ``face_model``: that model's id.
 - ``provenance``: free-form dict: ``source`` (analyze, animate, blender...), software version, options.
 - optional ``audio``: ``{"sha256": ..., "duration_s": ...}`` of the driving audio.
+- optional ``layers`` (version 2): named motions kept apart from speech so an animator can key them on their
+  own, e.g. ``{"blink": {"weight": [T floats in 0..1], "shape": [K floats]}}``. ``shape`` is the layer's
+  full-strength displacement in basis coefficients; ``expression`` already *includes* ``weight * shape`` of
+  every layer, so a reader that ignores layers shows the same face, and one that keys a layer separately
+  subtracts it from ``expression`` first (`Tracks.without_layers`).
 
 The file is only ever written through `save_tracks`, which validates and writes atomically.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,16 @@ from backend.core.atomic import atomic_path
 from backend.core.errors import UserError
 
 FORMAT = "talking-head-tracks"
-VERSION = 1
+VERSION = 2  # the newest version this software reads and writes
+LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+@dataclass
+class Layer:
+    """A motion kept apart from speech (a blink): per-frame weight in 0..1 times a shape in basis units."""
+
+    weight: np.ndarray  # [T] float32 in [0, 1]
+    shape: np.ndarray  # [K] float32
 POSE_CHANNELS = ("rx", "ry", "rz", "tx", "ty", "tz")
 
 
@@ -47,6 +63,19 @@ class Tracks:
     face_model: str
     provenance: dict[str, Any] = field(default_factory=dict)
     audio: dict[str, Any] | None = None
+    layers: dict[str, Layer] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        """The lowest format version that holds everything here (1 unless version-2 keys are used)."""
+        return 2 if self.layers else 1
+
+    def without_layers(self) -> np.ndarray:
+        """[T, K] expression with every layer's contribution taken out (what speech alone moves)."""
+        out = self.expression.astype(np.float32, copy=True)
+        for layer in self.layers.values():
+            out -= layer.weight[:, None] * layer.shape[None, :]
+        return out
 
     @property
     def frame_count(self) -> int:
@@ -59,7 +88,7 @@ class Tracks:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": self.version,
             "fps": float(self.fps),
             "frame_count": self.frame_count,
             "basis": list(self.basis),
@@ -72,6 +101,10 @@ class Tracks:
         }
         if self.audio is not None:
             data["audio"] = self.audio
+        if self.layers:
+            data["layers"] = {name: {"weight": np.round(layer.weight.astype(np.float64), 5).tolist(),
+                                     "shape": np.round(layer.shape.astype(np.float64), 6).tolist()}
+                              for name, layer in self.layers.items()}
         return data
 
 
@@ -122,9 +155,31 @@ def tracks_from_dict(data: Any, where: str = "") -> Tracks:
     audio = data.get("audio")
     if audio is not None and not isinstance(audio, dict):
         raise _fail(where, "'audio' must be an object")
+    layers = _layers(data.get("layers", {}), version, expression.shape[0], len(basis), where)
     return Tracks(fps=float(fps), basis=list(basis), expression=expression, pose=pose,
                   profile_id=data["profile_id"], face_model=data["face_model"], provenance=provenance,
-                  audio=audio)
+                  audio=audio, layers=layers)
+
+
+def _layers(value: Any, version: int, frames: int, width: int, where: str) -> dict[str, Layer]:
+    if not value:
+        return {}
+    if version < 2:
+        raise _fail(where, "'layers' needs format version 2")
+    if not isinstance(value, dict):
+        raise _fail(where, "'layers' must be an object of name -> {weight, shape}")
+    out: dict[str, Layer] = {}
+    for name, layer in value.items():
+        if not LAYER_NAME.match(name):
+            raise _fail(where, f"layer name {name!r} must be lower-case letters, digits and _")
+        if not isinstance(layer, dict) or set(layer) != {"weight", "shape"}:
+            raise _fail(where, f"layer '{name}' must be an object with exactly 'weight' and 'shape'")
+        weight = _matrix([layer["weight"]], f"layers.{name}.weight", frames, where)[0]
+        shape = _matrix([layer["shape"]], f"layers.{name}.shape", width, where)[0]
+        if weight.min(initial=0.0) < 0.0 or weight.max(initial=0.0) > 1.0:
+            raise _fail(where, f"'layers.{name}.weight' must lie in 0..1")
+        out[name] = Layer(weight=weight, shape=shape)
+    return out
 
 
 def _matrix(value: Any, name: str, width: int, where: str) -> np.ndarray:
