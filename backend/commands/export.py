@@ -25,9 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.core.tracks import load_tracks
     from backend.export.gltf import export_glb
+    from backend.face.profile import load_profile
+    from backend.render.video import check_tracks
 
     progress.stage("export glTF", 2)
     tracks = load_tracks(args.tracks)
+    check_tracks(load_profile(args.profile), tracks, args.tracks)  # the same check render makes
     progress.update(1)
     out = export_glb(args.profile, tracks, Path(args.output))
     progress.update(1)
