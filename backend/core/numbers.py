@@ -98,6 +98,7 @@ SEED = Range(0, 2**32 - 1, integer=True)
 POSITIVE_INT = Range(1, None, integer=True)
 PORT = Range(0, 65535, integer=True)
 UPLOAD_MB = Range(0, 1 << 30, lo_open=True)
+KEEP_DAYS = Range(0, 36500)
 
 
 def number_matrix(value: Any, width: int) -> tuple[np.ndarray | None, str | None]:
