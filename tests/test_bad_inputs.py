@@ -9,6 +9,8 @@ import contextlib
 import errno
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -237,17 +239,53 @@ def test_two_analyze_runs_into_one_profile(tmp_path: Path) -> None:
         pass
 
 
-def test_replacing_a_read_only_profile_leaves_nothing(tmp_path: Path) -> None:
-    from backend.core.atomic import atomic_dir
+def without_root_powers(argv: list[str]) -> list[str]:
+    """Permission bits apply to root only without CAP_DAC_OVERRIDE: drop it (capsh) when running as root."""
+    if os.geteuid() != 0:
+        return argv
+    if shutil.which("capsh") is None:
+        pytest.skip("running as root without capsh: permission bits cannot be tested")
+    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(argv)]
 
+
+def test_replacing_a_read_only_profile_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "profile"
     target.mkdir()
     (target / "manifest.json").write_text("{}")
     target.chmod(0o555)
-    with atomic_dir(target) as tmp:
-        (tmp / "manifest.json").write_text('{"new": 1}')
+    code = ("from backend.core.atomic import atomic_dir\n"
+            f"with atomic_dir({str(target)!r}) as tmp:\n"
+            "    (tmp / 'manifest.json').write_text('{\"new\": 1}')\n")
+    r = subprocess.run(without_root_powers([sys.executable, "-c", code]), capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((target / "manifest.json").read_text()) == {"new": 1}
     assert leftovers(tmp_path) == [], leftovers(tmp_path)
+
+
+COMMANDS_WITH_OUTPUT = {
+    "analyze": lambda w, o: ["analyze", str(w["silent"]), "-o", str(o / "profile")],
+    "animate": lambda w, o: ["animate", str(w[P]), str(w[AU]), "-o", str(o / "t.json")],
+    "render": lambda w, o: ["render", str(w[P]), str(w[TR]), str(w[AU]), "-o", str(o / "v.mp4")],
+    "export": lambda w, o: ["export", str(w[P]), str(w[TR]), "-o", str(o / "a.glb")],
+    "personalize": lambda w, o: ["personalize", str(w[P]), "-o", str(o / "m.pt")],
+    "demo": lambda w, o: ["demo", "-o", str(o / "demo")],
+    "eval": lambda w, o: ["eval", str(w["silent"]), "-o", str(o / "report")],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS_WITH_OUTPUT))
+def test_unwritable_output_directory_is_a_clear_error(command: str, world: dict[str, Path], tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    argv = [sys.executable, "-m", "backend", "--progress", "quiet", *COMMANDS_WITH_OUTPUT[command](world, locked)]
+    r = subprocess.run(without_root_powers(argv), capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "permission denied" in r.stderr and str(locked) in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert list(locked.iterdir()) == []
 
 
 def test_tracks_strings_and_float32_overflow_are_refused_in_python(world: dict[str, Path]) -> None:

@@ -98,12 +98,12 @@ def _fuzz(api_schema, fuzz_server: Server, examples: int) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_fuzz_five_thousand_requests_without_a_server_error(api_schema, fuzz_server: Server) -> None:
-    """The figure in docs/reliability.md: FUZZ_EXAMPLES (default 420) per operation, >= 5,000 requests."""
+    """The figure in docs/reliability.md: FUZZ_EXAMPLES (default 600) per operation, >= 5,000 requests."""
     import os
     import time
 
     t0 = time.monotonic()
-    counts = _fuzz(api_schema, fuzz_server, int(os.environ.get("FUZZ_EXAMPLES", "420")))
+    counts = _fuzz(api_schema, fuzz_server, int(os.environ.get("FUZZ_EXAMPLES", "600")))
     counts["seconds"] = round(time.monotonic() - t0)
     print(json.dumps({"fuzz": counts}))
     assert counts["requests"] >= 5000 and counts["server_errors"] == 0, counts

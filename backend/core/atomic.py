@@ -56,7 +56,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
 def remove_tree(path: Path) -> None:
     """rmtree that also removes read-only folders we own (a profile the user made read-only): their
     entries cannot be deleted until the folder is writable again."""
-    def writable_then_retry(func, name, _exc) -> None:  # noqa: ANN001 - shutil's onexc signature
+    def writable_then_retry(func, name, _exc) -> None:  # noqa: ANN001 - shutil's onerror signature
         parent = os.path.dirname(name)
         with contextlib.suppress(OSError):
             os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
@@ -66,7 +66,7 @@ def remove_tree(path: Path) -> None:
                 return
             func(name)
 
-    shutil.rmtree(path, onexc=writable_then_retry)
+    shutil.rmtree(path, onerror=writable_then_retry)
 
 
 @contextlib.contextmanager
