@@ -439,3 +439,65 @@ def test_full_data_disk_gives_507_and_leaves_nothing(tmp_path: Path) -> None:
             assert c.get("/jobs").json() == []  # no job in the index
         assert list((disk / "data" / "uploads" / ".partial").iterdir()) == []
         assert list((disk / "data" / "jobs").iterdir()) == []
+
+
+# ---- kill -9 of the server or of a worker mid-job ----
+
+def planted_server(tmp_path: Path, world: dict[str, Path]) -> tuple[Path, str]:
+    """A data directory holding the synthetic profile (as an analyze job would leave it) and its clip."""
+    data = tmp_path / "data"
+    profile_id = json.loads((world[P] / "manifest.json").read_text())["profile_id"]
+    shutil.copytree(world[P], data / "profiles" / profile_id)
+    (data / "clips").mkdir(parents=True)
+    shutil.copyfile(world["clip"], data / "clips" / profile_id)
+    return data, profile_id
+
+
+def render_job(c: httpx.Client, profile_id: str, tracks: str, audio: str) -> str:
+    r = c.post("/jobs", json={"kind": "render", "profile": profile_id, "tracks": tracks, "audio": audio,
+                              "options": {"refine": False}})
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+@pytest.mark.parametrize("victim", ["server", "worker"])
+def test_kill9_loses_no_upload_or_finished_result(victim: str, world: dict[str, Path], tmp_path: Path) -> None:
+    from test_service_harness import child_pids_for, wait_for
+
+    data, profile_id = planted_server(tmp_path, world)
+    srv = Server(data).start()
+    with srv.client() as c:
+        tracks = c.post("/uploads", content=world[TR].read_bytes()).json()
+        audio = c.post("/uploads", content=world[AU].read_bytes()).json()
+        done = render_job(c, profile_id, tracks["id"], audio["id"])
+        assert wait_for(c, done, timeout=180)["state"] == "succeeded"
+        video = c.get(f"/jobs/{done}/result").content
+        assert video[4:8] == b"ftyp"
+        busy = render_job(c, profile_id, tracks["id"], audio["id"])
+        wait_for(c, busy, ("running",), timeout=60, poll=0.05)
+        deadline = time.monotonic() + 30
+        while not child_pids_for(busy) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child_pids_for(busy), "the step never started"
+        if victim == "worker":
+            for pid in child_pids_for(busy):
+                os.kill(pid, 9)
+            failed = wait_for(c, busy, timeout=60)
+            assert failed["state"] == "failed" and "signal 9" in failed["error"], failed
+    if victim == "server":
+        srv.kill9()
+        t0 = time.monotonic()
+        srv = Server(data).start()
+    with srv.client() as c:
+        # nothing acknowledged is lost: both uploads, the finished job's video (byte for byte)
+        assert c.get(f"/uploads/{tracks['id']}").json()["sha256"] == tracks["sha256"]
+        assert c.get(f"/uploads/{audio['id']}").json()["sha256"] == audio["sha256"]
+        assert c.get(f"/jobs/{done}/result").content == video
+        if victim == "server":  # the interrupted job resumes and finishes
+            resumed = wait_for(c, busy, timeout=180)
+            assert resumed["state"] == "succeeded" and resumed["attempts"] == 2, resumed
+            print(json.dumps({"kill9_resume_s": round(time.monotonic() - t0, 1)}))
+        else:  # the server lives on: the same job submitted again succeeds
+            again = render_job(c, profile_id, tracks["id"], audio["id"])
+            assert wait_for(c, again, timeout=180)["state"] == "succeeded"
+    srv.stop()

@@ -149,7 +149,7 @@ def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path,
     slot = np.full(total, -1, dtype=np.int64)
     slot[keep] = np.arange(len(keep))
     # the store and the video beside it (H.264 at this preset stays well under 0.05 byte per pixel)
-    require_free_space(store_dir, len(keep) * h * w * 3 + int(total * h * w * 0.05) + MB, "render's frames")
+    require_free_space(store_dir.parent, len(keep) * h * w * 3 + int(total * h * w * 0.05) + MB, "render's frames")
     store = FrameStore(store_dir / "frames.bin", max(1, len(keep)), h, w)
     progress.stage("decode target clip", total)
     for i, rgb in media.iter_frames(clip, fps):
