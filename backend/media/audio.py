@@ -26,7 +26,7 @@ _MAX_CODEC_PADDING = 4096  # samples
 def _audio_stream(container: av.container.InputContainer, path: Path) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
         if real_video_streams(container):
-            raise UserError(f"{path} is a video without a sound track: there is no speech in it to use",
+            raise UserError(f"{path} has no audio: it is a video without a sound track, so there is no speech in it to use",
                             hint="give the speech as an audio file (wav, mp3, m4a, flac, ogg) or a video with "
                                  "sound; for analyze, pass it with --audio")
         raise UserError(f"no audio stream in {path}", hint="pass an audio file (wav, mp3, m4a, flac, ogg)")
