@@ -23,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
+    from backend.core.errors import UserError
     from backend.core.tracks import load_tracks
     from backend.export.gltf import export_glb
-    from backend.core.errors import UserError
     from backend.face.profile import load_profile
 
     progress.stage("export glTF", 2)
