@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ from backend.analysis.fitting import FitConfig, fit_sequence, refit_expression, 
 from backend.analysis.overlay import draw_overlay, unique_edges
 from backend.analysis.smoothing import smooth_expression, smooth_pose
 from backend.analysis.tracking import track_frames
-from backend.core.atomic import atomic_dir
+from backend.core.atomic import atomic_dir, exclusive_output
+from backend.core.diskspace import MB, require_free_space, writable_dir
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.core.tracks import Tracks, save_tracks
@@ -61,6 +63,9 @@ def _check_inputs(clip: Path, audio: Path | None, fps: float | None) -> AnalyzeI
     rate = float(fps) if fps else float(media.default_fps(info.fps))
     total = media.count_frames(clip, rate)
     if total < 10:
+        if info.truncated:
+            raise UserError(f"{clip} is truncated: the file ends after {total} of its frames at {rate:g} fps "
+                            "(a partial copy or download)", hint="copy or download the clip again")
         raise UserError(f"{clip} is too short: {total} frames at {rate:g} fps; analyze needs at least 10 (ideally ~300)")
     return AnalyzeInputs(clip=clip, info=info, audio=audio, fps=rate, frame_count=total, clip_sha=media.sha256_file(clip),
                          audio_sha=media.sha256_file(audio) if audio else None)
@@ -81,6 +86,21 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
     """Target clip -> profile directory (docs/formats.md). Reuses an existing profile of the same inputs."""
     clip, out_dir = Path(clip), Path(out_dir)
     inputs = _check_inputs(clip, Path(audio) if audio else None, fps)
+    _check_output(out_dir, inputs)
+    with exclusive_output(out_dir, "profile"):
+        return _analyze(clip, out_dir, inputs, audio, progress, force, overlay)
+
+
+def _check_output(out_dir: Path, inputs: AnalyzeInputs) -> None:
+    """Before any work: the profile can be written where asked (and replaced, if it exists) and fits."""
+    writable_dir(out_dir.parent, "profile")
+    w, h = inputs.info.width, inputs.info.height
+    # fit.npz + texture + the overlay video (H.264 stays well under 0.05 byte per pixel) + slack
+    require_free_space(out_dir.parent, int(inputs.frame_count * w * h * 0.05) + 16 * MB, "profile")
+
+
+def _analyze(clip: Path, out_dir: Path, inputs: AnalyzeInputs, audio: str | Path | None, progress: Progress,
+             force: bool, overlay: bool) -> Path:
     template = load_template()
     key = cache_key(inputs.clip_sha, inputs.audio_sha, inputs.fps, template.model_id)
     existing = read_manifest(out_dir)
@@ -90,6 +110,9 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
     if out_dir.exists() and existing is None and any(out_dir.iterdir()):
         raise UserError(f"{out_dir} exists and is not a Talking Head profile; refusing to overwrite it",
                         hint="choose a new or empty output directory")
+    if out_dir.exists() and not os.access(out_dir, os.W_OK | os.X_OK):
+        raise UserError(f"cannot replace {out_dir}: it is read-only",
+                        hint="make it writable (chmod -R u+w) or choose another output directory")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     rate, total = inputs.fps, inputs.frame_count

@@ -9,9 +9,11 @@ import os
 import pkgutil
 import sys
 import traceback
+import warnings
 
 from backend import __version__
-from backend.core.errors import UserError
+from backend.core.errors import Note, UserError
+from backend.core.oserrors import user_error_from_os
 from backend.core.progress import Cancelled, Progress
 
 
@@ -48,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     progress = Progress(mode=args.progress)
+    _route_notes(progress)
+    if not args.debug:
+        # After a real error (a full disk), objects being collected may fail to flush again (ZipFile.__del__):
+        # the first error is what the user needs; the echoes are tracebacks only --debug shows.
+        sys.unraisablehook = lambda _unraisable: None
     try:
+        check_output_dir(args)
         if getattr(args, "prefetch", None):
             args.prefetch(args)  # a command's work that can start before torch is imported
         configure_torch_threads()
@@ -66,14 +74,65 @@ def main(argv: list[str] | None = None) -> int:
         progress.close()
         _report(args, "interrupted", 130)
         return 130
-    except Exception as exc:  # a bug, not a user error: say so and keep the traceback available
+    except Exception as exc:  # the environment (a full disk) or a bug: say which, keep the traceback available
         progress.close()
+        env = environment_error(exc, args)
+        if env is not None:
+            if args.debug:
+                traceback.print_exc()
+            _report(args, f"error: {env}", env.exit_code)
+            return env.exit_code
         if args.debug:
             traceback.print_exc()
         _report(args, f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
         return 1
     finally:
         progress.close()
+
+
+def check_output_dir(args: argparse.Namespace) -> None:
+    """Every command's -o: its folder must be writable before any work starts (not after an hour of it)."""
+    output = getattr(args, "output", None)
+    if output is not None:
+        from backend.core.diskspace import writable_dir
+
+        writable_dir(os.path.dirname(os.path.abspath(output)), "output")
+
+
+def _route_notes(progress: Progress) -> None:
+    """Show the stages' `Note` warnings as progress messages; other warnings keep Python's handling."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - stdlib's
+        if issubclass(category, Note):
+            progress.message(f"note: {message}")
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", Note)
+
+
+def environment_error(exc: BaseException, args: argparse.Namespace) -> UserError | None:
+    """A UserError when `exc` (or what caused it) is an OS error the user can fix, or when a library hid a
+    full disk behind its own exception (torch.save raises RuntimeError): the output's disk is then full."""
+    output = getattr(args, "output", None)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            error = user_error_from_os(seen, output)
+            if error is not None:
+                return error
+        seen = seen.__cause__ or seen.__context__
+    from backend.core.diskspace import MB, require_free_space
+
+    for place in (output, getattr(args, "profile", None), getattr(args, "data_dir", None)):
+        if place is not None:
+            try:
+                require_free_space(os.path.dirname(os.path.abspath(place)), MB, "output")
+            except UserError as full:
+                return full
+    return None
 
 
 def configure_torch_threads() -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import ANALYZE_FPS
 from backend.core.progress import Progress
 
 
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("clip", type=Path, help="video of the target person talking (any container FFmpeg reads)")
     p.add_argument("-o", "--output", type=Path, required=True, help="profile directory to write")
     p.add_argument("--audio", type=Path, help="the clip's speech as a separate file (when the clip has none)")
-    p.add_argument("--fps", type=float, help="analysis frame rate (default: the clip's rate, rounded)")
+    p.add_argument("--fps", type=ANALYZE_FPS.argparse_type(), help="analysis frame rate, 1 to 120 (default: the clip's rate, rounded)")
     p.add_argument("--force", action="store_true", help="re-analyze even if the profile is up to date")
     p.add_argument("--no-overlay", action="store_true", help="skip writing overlay.mp4")
     p.set_defaults(func=run)

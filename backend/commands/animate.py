@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import EXPRESSION_SCALE, OUTPUT_FPS, SEED, SMOOTHING
 from backend.core.progress import Progress
 
 
@@ -21,12 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pose", choices=["predicted", "clip", "still"], default="predicted",
                    help="head pose: 'predicted' samples new motion in the person's style driven by the speech "
                         "(default); 'clip' replays the target clip's own poses; 'still' keeps the head fixed")
-    p.add_argument("--smoothing", type=float, default=0.0, metavar="S",
-                   help="extra Gaussian smoothing of all curves, sigma in frames (default 0: none)")
-    p.add_argument("--expression-scale", type=float, default=1.0, metavar="X",
-                   help="scale mouth/face motion around the closed-mouth rest face (default 1; 0 = no motion)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
-    p.add_argument("--fps", type=float, help="output frame rate (default: the profile's)")
+    p.add_argument("--smoothing", type=SMOOTHING.argparse_type(), default=0.0, metavar="S",
+                   help="extra Gaussian smoothing of all curves, sigma in frames, 0 to 10 (default 0: none)")
+    p.add_argument("--expression-scale", type=EXPRESSION_SCALE.argparse_type(), default=1.0, metavar="X",
+                   help="scale mouth/face motion around the closed-mouth rest face, 0 to 5 (default 1; 0 = no motion)")
+    p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="seed of the sampled head motion (default 0)")
+    p.add_argument("--fps", type=OUTPUT_FPS.argparse_type(), help="output frame rate (default: the profile's)")
     p.add_argument("--no-phonetics", dest="phonetics", action="store_false",
                    help="skip the phone decoder: about twice as fast, slightly less accurate lips (the model "
                         "reads the MFCCs alone; docs/motion.md gives the measured difference)")
@@ -51,10 +52,6 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.motion.animation import animate, no_model_error
     from backend.motion.personalization import MODEL_FILE, personalize
 
-    if args.smoothing < 0:
-        raise UserError("--smoothing must be >= 0 (sigma in frames)")
-    if args.fps is not None and not 0 < args.fps <= 1000:
-        raise UserError("--fps must be in (0, 1000]")
     if not (args.profile / MODEL_FILE).is_file():
         if not args.personalize:
             if not (args.profile / "manifest.json").is_file():

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import POSITIVE_INT
 from backend.core.progress import Progress
 
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "motion of the stable points removed). See docs/architecture.md.")
     p.add_argument("clips", type=Path, nargs="+", help="video clips, or folders of them")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.npz)")
-    p.add_argument("--components", type=int, default=32, help="expression basis size (default 32)")
+    p.add_argument("--components", type=POSITIVE_INT.argparse_type(), default=32, help="expression basis size (default 32)")
     p.set_defaults(func=run)
 
 

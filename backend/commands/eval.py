@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import POSITIVE_INT, SEED
 from backend.core.progress import Progress
 
 
@@ -19,12 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "results are reported as missing.")
     p.add_argument("clip", type=Path, help="video of a person talking (at least N + 50 frames)")
     p.add_argument("--audio", type=Path, help="the clip's speech as a separate file (when the clip has none)")
-    p.add_argument("--train-frames", type=int, default=300, help="frames used as the target (default 300)")
+    p.add_argument("--train-frames", type=POSITIVE_INT.argparse_type(), default=300, help="frames used as the target (default 300)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="compute device (default cpu)")
     p.add_argument("-o", "--output", type=Path, required=True, help="report directory")
     p.add_argument("--general", type=Path, help="general motion model to start from (default: models/motion.pt)")
     p.add_argument("--scratch", action="store_true", help="ignore any general motion model")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 

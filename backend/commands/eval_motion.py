@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import POSITIVE_INT, SEED
 from backend.core.progress import Progress
 
 
@@ -18,12 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "DIR/motion_eval.png (mouth opening and pose over time, predicted vs true).")
     p.add_argument("clip", type=Path, help="video of a person talking (at least N + 50 frames)")
     p.add_argument("--audio", type=Path, help="the clip's speech as a separate file (when the clip has none)")
-    p.add_argument("--train-frames", type=int, default=300, help="frames to personalise on (default 300)")
+    p.add_argument("--train-frames", type=POSITIVE_INT.argparse_type(), default=300, help="frames to personalise on (default 300)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output directory")
     p.add_argument("--profile", type=Path, help="profile directory to write or reuse (default: DIR/profile)")
     p.add_argument("--general", type=Path, help="general model to start from (default: models/motion.pt if present)")
     p.add_argument("--scratch", action="store_true", help="ignore any general model")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 

@@ -23,11 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
+    from backend.core.errors import UserError
     from backend.core.tracks import load_tracks
     from backend.export.gltf import export_glb
+    from backend.face.profile import load_profile
 
     progress.stage("export glTF", 2)
     tracks = load_tracks(args.tracks)
+    profile = load_profile(args.profile)
+    if tracks.profile_id != profile.id:  # as render checks: the coefficients belong to one profile's basis
+        raise UserError(f"tracks {args.tracks} belong to profile {tracks.profile_id}, not to {profile.path} "
+                        f"(profile {profile.id})",
+                        hint="export with the profile the tracks were made for, or re-run `talking-head animate` "
+                             "with this profile")
     progress.update(1)
     out = export_glb(args.profile, tracks, Path(args.output))
     progress.update(1)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import POSITIVE_INT, SEED
 from backend.core.progress import Progress
 
 
@@ -17,11 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "last 15 %% of the frames for early stopping, and fit the person's head-pose "
                                    "style. Writes motion.pt and motion_loss.png into the profile.")
     p.add_argument("profile", type=Path, help="profile directory written by `talking-head analyze`")
-    p.add_argument("--train-frames", type=int, help="use only the first N frames (default: all)")
+    p.add_argument("--train-frames", type=POSITIVE_INT.argparse_type(), help="use only the first N frames (default: all)")
     p.add_argument("--general", type=Path, help="general model to start from (default: models/motion.pt if present)")
     p.add_argument("--scratch", action="store_true", help="ignore any general model and train from scratch")
     p.add_argument("-o", "--output", type=Path, help="where to write the model (default: PROFILE/motion.pt)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 

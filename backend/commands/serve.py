@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 
 from backend.core.errors import UserError
+from backend.core.numbers import KEEP_DAYS, PORT, UPLOAD_MB
 from backend.core.progress import Progress
 
 
@@ -29,14 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Remote GPU box: `TALKING_HEAD_TOKEN=... talking-head serve --host 0.0.0.0`, then set the add-on's "
                "backend URL to http://BOX:8765 with the same token (or keep loopback and use `ssh -L 8765:localhost:8765 BOX`).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=PORT.argparse_type(), default=8765, help="TCP port (default 8765; 0 picks a free one)")
     p.add_argument("--token", default=None,
                    help="bearer token required on every request (default: $TALKING_HEAD_TOKEN; required for a "
                         "non-loopback --host). Prefer the environment variable: command lines are visible to "
                         "other users of the machine")
     p.add_argument("--data-dir", type=Path, default=None,
                    help=f"where uploads, jobs and profiles live (default: $TALKING_HEAD_DATA or {default_data_dir()})")
-    p.add_argument("--max-upload-mb", type=float, default=2048, help="largest accepted upload in MB (default 2048)")
+    p.add_argument("--max-upload-mb", type=UPLOAD_MB.argparse_type(), default=2048, help="largest accepted upload in MB (default 2048)")
+    p.add_argument("--keep-days", type=KEEP_DAYS.argparse_type(), default=7.0, metavar="N",
+                   help="delete finished jobs and uploads no queued or running job needs after N days "
+                        "(default 7; checked at start and hourly; 0 keeps everything). Profiles are kept")
     p.add_argument("--device", action="append", default=None, metavar="DEV",
                    help="run a worker on this device (cpu, cuda:0, ...); repeat for several. "
                         "Default: one per visible GPU, else one on the CPU")
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     url = f"http://{host}:{port}"
 
     config = ServiceConfig(data_dir=data_dir.resolve(), token=token,
-                           max_upload_bytes=int(args.max_upload_mb * (1 << 20)), devices=args.device or [])
+                           max_upload_bytes=int(args.max_upload_mb * (1 << 20)), devices=args.device or [],
+                           keep_days=args.keep_days)
     app = create_app(config)
 
     class Server(uvicorn.Server):

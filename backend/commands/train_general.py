@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from backend.core.numbers import POSITIVE_INT, SEED
 from backend.core.progress import Progress
 
 
@@ -24,11 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model file to write (default: models/motion.pt)")
     p.add_argument("--profiles", type=Path, help="where analyzed profiles are cached "
                                                   "(default: ~/.cache/talking-head/profiles)")
-    p.add_argument("--steps", type=int, help="training steps (default 3000)")
+    p.add_argument("--steps", type=POSITIVE_INT.argparse_type(), help="training steps (default 3000)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="leave out clips whose file name matches (repeatable), e.g. to keep an evaluation clip out")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial checkpoint exists")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from backend.core.errors import UserError
 
 
 @contextlib.contextmanager
@@ -41,12 +45,55 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             old = target.with_name(f".{target.name}.old.{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            remove_tree(old)
         else:
             os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree that also removes read-only folders we own (a profile the user made read-only): their
+    entries cannot be deleted until the folder is writable again."""
+    def writable_then_retry(func, name, _exc) -> None:  # noqa: ANN001 - shutil's onerror signature
+        parent = os.path.dirname(name)
+        with contextlib.suppress(OSError):
+            os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+            if func is not os.rmdir and os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, os.stat(name).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
+                shutil.rmtree(name, ignore_errors=True)
+                return
+            func(name)
+
+    shutil.rmtree(path, onerror=writable_then_retry)
+
+
+@contextlib.contextmanager
+def exclusive_output(target: str | os.PathLike[str], what: str = "output") -> Iterator[None]:
+    """Refuse a second writer of `target` while this block runs (another process analysing into the same
+    profile), instead of letting the last one silently win. An flock on a hidden sibling, removed after."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.with_name(f".{target.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # the holder before us may have unlinked the file we opened: the lock must be on the live one
+            same = os.path.exists(lock) and os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except BlockingIOError:
+            same = False
+        if not same:
+            raise UserError(f"another process is writing the {what} {target} right now",
+                            hint="wait for it to finish, or choose another output") from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

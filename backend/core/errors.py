@@ -15,3 +15,8 @@ class UserError(Exception):
     def __str__(self) -> str:
         base = super().__str__()
         return f"{base}\n  hint: {self.hint}" if self.hint else base
+
+
+class Note(UserWarning):
+    """Something the user should know that does not stop the work (a cut-short audio file). Raised with
+    `warnings.warn(Note(...))` by any stage; the CLI shows it as a progress message ('note: ...')."""

@@ -27,7 +27,6 @@ The file is only ever written through `save_tracks`, which validates and writes 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -38,10 +37,16 @@ import numpy as np
 
 from backend.core.atomic import atomic_path
 from backend.core.errors import UserError
+from backend.core.numbers import OUTPUT_FPS, number_matrix, out_of_bounds
 
 FORMAT = "talking-head-tracks"
 VERSION = 2  # the newest version this software reads and writes
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Plausibility bounds (far beyond any real face, well inside float32): analyze measures expressions within
+# about +-6 standard deviations; a value of 1e6 would render a polygon across the frame, not a face.
+EXPRESSION_LIMIT = 50.0  # basis units (standard deviations)
+ROTATION_LIMIT = 100.0  # radians (unwrapped curves from Blender may exceed pi)
+TRANSLATION_LIMIT = 100.0  # metres
 
 
 @dataclass
@@ -121,7 +126,7 @@ def tracks_from_dict(data: Any, where: str = "") -> Tracks:
     if data.get("format") != FORMAT:
         raise _fail(where, f"'format' must be '{FORMAT}', found {data.get('format')!r}")
     version = data.get("version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise _fail(where, "'version' must be an integer")
     if version > VERSION:
         raise UserError(f"tracks file {where} has format version {version}, newer than this software "
@@ -132,7 +137,7 @@ def tracks_from_dict(data: Any, where: str = "") -> Tracks:
         if key not in data:
             raise _fail(where, f"missing key '{key}'")
     fps = data["fps"]
-    if not isinstance(fps, (int, float)) or isinstance(fps, bool) or not math.isfinite(fps) or not 0 < fps <= 1000:
+    if OUTPUT_FPS.problem(fps):
         raise _fail(where, f"'fps' must be a number in (0, 1000], found {fps!r}")
     basis = data["basis"]
     if not isinstance(basis, list) or not all(isinstance(b, str) and b for b in basis):
@@ -145,7 +150,11 @@ def tracks_from_dict(data: Any, where: str = "") -> Tracks:
         raise _fail(where, f"'expression' has {expression.shape[0]} frames but 'pose' has {pose.shape[0]}")
     if expression.shape[0] == 0:
         raise _fail(where, "no frames")
-    if "frame_count" in data and data["frame_count"] != expression.shape[0]:
+    _check_bounds(expression, "'expression'", EXPRESSION_LIMIT, "basis units", where)
+    _check_bounds(pose[:, :3], "'pose' rotation (rx, ry, rz)", ROTATION_LIMIT, "radians", where)
+    _check_bounds(pose[:, 3:], "'pose' translation (tx, ty, tz)", TRANSLATION_LIMIT, "metres", where)
+    frame_count = data.get("frame_count", expression.shape[0])
+    if isinstance(frame_count, bool) or frame_count != expression.shape[0]:
         raise _fail(where, f"'frame_count' is {data['frame_count']} but there are {expression.shape[0]} frames")
     if not isinstance(data["profile_id"], str) or not isinstance(data["face_model"], str):
         raise _fail(where, "'profile_id' and 'face_model' must be strings")
@@ -176,6 +185,7 @@ def _layers(value: Any, version: int, frames: int, width: int, where: str) -> di
             raise _fail(where, f"layer '{name}' must be an object with exactly 'weight' and 'shape'")
         weight = _matrix([layer["weight"]], f"layers.{name}.weight", frames, where)[0]
         shape = _matrix([layer["shape"]], f"layers.{name}.shape", width, where)[0]
+        _check_bounds(shape[None], f"'layers.{name}.shape'", EXPRESSION_LIMIT, "basis units", where)
         if weight.min(initial=0.0) < 0.0 or weight.max(initial=0.0) > 1.0:
             raise _fail(where, f"'layers.{name}.weight' must lie in 0..1")
         out[name] = Layer(weight=weight, shape=shape)
@@ -183,21 +193,20 @@ def _layers(value: Any, version: int, frames: int, width: int, where: str) -> di
 
 
 def _matrix(value: Any, name: str, width: int, where: str) -> np.ndarray:
-    if not isinstance(value, list):
-        raise _fail(where, f"'{name}' must be a list of rows")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise _fail(where, f"'{name}' must hold only numbers in equal-length rows ({exc})") from None
-    if arr.ndim != 2 or (arr.size and arr.shape[1] != width) or (not arr.size and len(value)):
-        shape = "x".join(map(str, arr.shape))
-        raise _fail(where, f"'{name}' must be T rows of {width} numbers, found shape {shape}")
-    if arr.size == 0:
-        arr = arr.reshape(0, width)
-    if not np.isfinite(arr).all():
-        bad = int(np.argwhere(~np.isfinite(arr))[0][0])
-        raise _fail(where, f"'{name}' holds NaN or infinity (first at frame {bad})")
-    return arr.astype(np.float32)
+    """T rows of `width` strict numbers (backend.core.numbers) as float32; [] is 0 rows."""
+    if isinstance(value, list) and not value:
+        return np.zeros((0, width), np.float32)
+    arr, problem = number_matrix(value, width)
+    if arr is None:
+        raise _fail(where, f"'{name}' {problem}")
+    return arr
+
+
+def _check_bounds(arr: np.ndarray, name: str, limit: float, unit: str, where: str) -> None:
+    frame = out_of_bounds(arr, limit)
+    if frame is not None:
+        raise _fail(where, f"{name} holds a value beyond +-{limit:g} {unit} (first at frame {frame}); no real "
+                           "face moves that far")
 
 
 def load_tracks(path: str | os.PathLike[str]) -> Tracks:

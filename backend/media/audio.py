@@ -7,6 +7,7 @@ Shapes follow librosa: mono audio is [n]; multi-channel audio is [channels, n].
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ import soundfile as sf
 import soxr
 
 from backend.core.atomic import atomic_path
-from backend.core.errors import UserError
+from backend.core.errors import Note, UserError
 from backend.media.permissions import make_readable
 from backend.media.sniff import check_file, image_format, open_container, read_head, real_video_streams
 
@@ -25,8 +26,9 @@ _MAX_CODEC_PADDING = 4096  # samples
 def _audio_stream(container: av.container.InputContainer, path: Path) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
         if real_video_streams(container):
-            raise UserError(f"clip has no audio; pass --audio: {path} is a video without a sound track",
-                            hint="give the speech as a separate audio file with --audio")
+            raise UserError(f"{path} has no audio: it is a video without a sound track, so there is no speech in it to use",
+                            hint="give the speech as an audio file (wav, mp3, m4a, flac, ogg) or a video with "
+                                 "sound; for analyze, pass it with --audio")
         raise UserError(f"no audio stream in {path}", hint="pass an audio file (wav, mp3, m4a, flac, ogg)")
     return container.streams.audio[0]
 
@@ -68,6 +70,13 @@ def load_audio(path: str | os.PathLike[str], sr: int = 16000, mono: bool = True)
     channels = max(c.shape[0] for c in chunks)
     chunks = [c if c.shape[0] == channels else np.repeat(c[:1], channels, axis=0) for c in chunks]
     audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)  # [channels, n]
+    if header_s is not None and stream.codec_context.name.startswith("pcm_"):
+        # PCM (wav) headers state the exact length: less data than that means a cut-short copy.
+        missing_s = header_s - audio.shape[1] / native_sr
+        if missing_s > 0.05:
+            warnings.warn(Note(f"{p} is cut short: its header promises {header_s:.2f} s of audio but the data "
+                               f"ends after {audio.shape[1] / native_sr:.2f} s (a partial copy?); using what "
+                               "is there"), stacklevel=2)
     if header_s is not None:
         # AAC/MP3 decoders emit the padding of the last codec frame (at most ~2 codec frames); the container's
         # duration is the truth then. A larger excess means the header is an estimate (VBR mp3): keep all.

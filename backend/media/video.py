@@ -38,6 +38,7 @@ class VideoInfo:
     has_audio: bool
     codec: str
     is_vfr: bool
+    truncated: bool = False  # the file ends before its own index does (a partial copy or download)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class _Scan:
     timestamps: tuple[float, ...]  # seconds, sorted, first _VFR_SAMPLE presentation times
     frame_count: int
     duration_s: float
+    truncated: bool = False
 
 
 def _scan_key(path: Path) -> tuple[str, int, int]:
@@ -99,7 +101,7 @@ def _scan(key: tuple[str, int, int]) -> _Scan:
         duration = float(stream.duration * tb) if not truncated and stream.duration else times[-1] + step
         if duration <= 0 or not math.isfinite(duration):
             duration = len(pts) * step
-        return _Scan(tuple(times[:_VFR_SAMPLE]), len(pts), duration)
+        return _Scan(tuple(times[:_VFR_SAMPLE]), len(pts), duration, truncated)
 
 
 def _no_video_error(path: Path, container: av.container.InputContainer) -> UserError:
@@ -158,7 +160,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         return VideoInfo(width=width, height=height, fps=fps, duration_s=scan.duration_s,
                          frame_count=scan.frame_count, rotation=rotation,
                          has_audio=bool(container.streams.audio), codec=stream.codec_context.name,
-                         is_vfr=vfr)
+                         is_vfr=vfr, truncated=scan.truncated)
 
 
 def default_fps(source_fps: float) -> int:

@@ -5,7 +5,8 @@ Stages (streaming, bounded memory):
 1. check: the tracks belong to this profile (id, face model, basis), the audio covers the tracks, the clip
    is the one the profile was analysed from (sha256);
 2. plan backgrounds (backend.render.background): key frames, matched clip frames, adjusted poses;
-3. decode the clip once, keeping the frames the plan uses in a temporary disk-backed store (np.memmap),
+3. decode the clip once, keeping the frames the plan uses in a temporary disk-backed store (FrameStore:
+   positioned reads and writes on space reserved up front, so a full disk is an error, not a SIGBUS),
    because matched frames are visited out of order; RAM holds only a batch;
 4. fit the mouth-interior colours to the clip's widest-open mouths (backend.render.mouth_colours);
 5. per batch of frames: render face + mouth cavity in crop space through the rasterizer (texture, SH light),
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from backend import media
+from backend.core.diskspace import MB, require_free_space
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.core.tracks import Tracks, load_tracks
@@ -31,6 +33,7 @@ from backend.face.crops import crop_camera
 from backend.face.profile import Profile, load_profile
 from backend.render.background import BackgroundPlan, composite, feather_mask, plan_background
 from backend.render.face import FaceRenderer
+from backend.render.frame_store import FrameStore
 from backend.render.mouth import DEFAULT_COLOURS
 from backend.render.mouth_colours import fit_colours, pick_frames
 from backend.render.pasteback import crop_frame, paste_back
@@ -136,7 +139,7 @@ def load_albedo(profile: Profile) -> np.ndarray:
 
 
 def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path,
-                 progress: Progress) -> tuple[np.ndarray, np.ndarray, int]:
+                 progress: Progress) -> tuple[FrameStore, np.ndarray, int]:
     """Decode the clip once, keeping only the frames in `needed` in a disk-backed store.
     Returns (store [M,H,W,3], slot of each clip frame (-1: not kept), total clip frames)."""
     info = media.probe_video(clip)
@@ -145,8 +148,9 @@ def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path,
     keep = np.unique(needed[(needed >= 0) & (needed < total)])
     slot = np.full(total, -1, dtype=np.int64)
     slot[keep] = np.arange(len(keep))
-    store = np.lib.format.open_memmap(store_dir / "frames.npy", mode="w+", dtype=np.uint8,
-                                      shape=(max(1, len(keep)), h, w, 3))
+    # the store and the video beside it (H.264 at this preset stays well under 0.05 byte per pixel)
+    require_free_space(store_dir.parent, len(keep) * h * w * 3 + int(total * h * w * 0.05) + MB, "render's frames")
+    store = FrameStore(store_dir / "frames.bin", max(1, len(keep)), h, w)
     progress.stage("decode target clip", total)
     for i, rgb in media.iter_frames(clip, fps):
         if slot[i] >= 0:
@@ -228,6 +232,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                                                 mode=paste_mode))
                 timings["composite_encode_s"] += time.perf_counter() - tc
                 progress.update(len(idx))
+        frames.close()
         timings["render_encode_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     progress.close()

@@ -6,24 +6,33 @@ fast while a job runs; uploads stream to disk in the event loop; heavy work runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import __version__
 from backend.core.errors import UserError
+from backend.core.oserrors import is_disk_full
 from backend.face.profile import read_manifest
 from backend.service import jobs
 from backend.service.jobstore import QUEUED, RUNNING, SUCCEEDED, JobStore
+from backend.service.limits import MAX_CONCURRENT_UPLOADS, MAX_JSON_BODY, ApiError, LimitsMiddleware
 from backend.service.security import AccessMiddleware
-from backend.service.uploads import receive_upload
+from backend.service.uploads import check_room, disk_full, receive_upload
 from backend.service.worker import Worker, detect_devices, device_name
 
 API_VERSION = 1
@@ -31,6 +40,9 @@ API_PREFIX = f"/api/v{API_VERSION}"
 DEFAULT_MAX_UPLOAD = 2 << 30
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEFAULT_KEEP_DAYS = 7.0
+PRUNE_EVERY_S = 3600.0
+JOB_RESERVE_BYTES = 1 << 20  # what a new job folder and its index row need, at the least
 
 
 @dataclass
@@ -39,6 +51,7 @@ class ServiceConfig:
     token: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     devices: list[str] = field(default_factory=list)  # empty: detect (every GPU, else the CPU)
+    keep_days: float = DEFAULT_KEEP_DAYS  # finished jobs and unused uploads older than this are deleted; 0: never
 
 
 class Health(BaseModel):
@@ -52,6 +65,9 @@ class Health(BaseModel):
     jobs: dict[str, int]
     job_kinds: dict[str, bool]
     max_upload_bytes: int
+    max_json_body_bytes: int
+    max_concurrent_uploads: int
+    keep_days: float
 
 
 class UploadInfo(BaseModel):
@@ -92,9 +108,11 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """Documented error responses (the OpenAPI spec lists every status a route can answer)."""
     text = {400: "bad request", 401: "missing or wrong bearer token", 403: "refused: not a loopback request",
             404: "no such job, upload, profile or file", 409: "the job has no result (yet)",
-            413: "upload larger than the server's limit", 415: "not a video, audio, image or tracks file",
-            422: "invalid request", 501: "this backend lacks a stage the job needs"}
-    return {c: {"model": ErrorBody, "description": text[c]} for c in (401, 403, *codes)}
+            413: "upload or request body larger than the server's limit",
+            415: "not a video, audio, image or tracks file", 422: "invalid request",
+            429: "too many uploads in progress from this client", 501: "this backend lacks a stage the job needs",
+            507: "the server's data disk is full"}
+    return {c: {"model": ErrorBody, "description": text[c]} for c in (401, 403, 413, *codes)}
 
 
 class ProfileInfo(BaseModel):
@@ -115,12 +133,24 @@ def create_app(config: ServiceConfig) -> FastAPI:
         workers.extend(Worker(store, d) for d in devices)
         for w in workers:
             w.start()
+        pruner = asyncio.create_task(prune_forever()) if config.keep_days > 0 else None
         yield
+        if pruner is not None:
+            pruner.cancel()
         for w in workers:
             w.stop()
         for w in workers:
             w.join(timeout=10)
         store.close()
+
+    async def prune_forever() -> None:
+        while True:
+            with contextlib.suppress(OSError, sqlite3.Error):
+                jobs_deleted, uploads_deleted = await run_in_threadpool(store.prune, config.keep_days * 86400)
+                if jobs_deleted or uploads_deleted:
+                    print(f"retention: deleted {jobs_deleted} jobs and {uploads_deleted} uploads older than "
+                          f"{config.keep_days:g} days", flush=True)
+            await asyncio.sleep(PRUNE_EVERY_S)
 
     app = FastAPI(title="Talking Head backend", version=__version__, lifespan=lifespan,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
@@ -159,13 +189,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 "device": ", ".join(device_name(d) for d in devices), "devices": devices,
                 "queue_length": counts[QUEUED], "running": counts[RUNNING], "jobs": counts,
                 "job_kinds": {k: all(jobs.stage_available(s) for s in steps) for k, steps in jobs.KIND_STEPS.items()},
-                "max_upload_bytes": config.max_upload_bytes}
+                "max_upload_bytes": config.max_upload_bytes, "max_json_body_bytes": MAX_JSON_BODY,
+                "max_concurrent_uploads": MAX_CONCURRENT_UPLOADS, "keep_days": config.keep_days}
 
     @api.post("/uploads", status_code=201, response_model=UploadInfo,
               summary="upload one file (the raw bytes as the body); returns its id and sniffed kind",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
-              responses=_errors(400, 413, 415, 422))
+              responses=_errors(400, 415, 422, 429, 507))
     async def upload(request: Request,
                      name: Annotated[str | None, Query(max_length=1024, description="file name (label only)")] = None,
                      ) -> dict[str, Any]:
@@ -180,7 +211,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return up.public()
 
     @api.post("/jobs", status_code=202, response_model=JobStatus, summary="queue an analyze/animate/render/generate job",
-              responses=_errors(404, 422, 501))
+              responses=_errors(404, 422, 501, 507))
     async def submit(req: Annotated[jobs.JobRequest, Body()]) -> dict[str, Any]:
         for step in jobs.KIND_STEPS[req.kind]:
             if not jobs.stage_available(step):
@@ -209,7 +240,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 if source["state"] != SUCCEEDED or "tracks.json" not in source["result"].get("files", []):
                     raise HTTPException(422, f"job {req.tracks_job} has no finished tracks.json to render")
                 inputs["tracks"] = store.job_dir(source["id"]) / "out" / "tracks.json"
-        job = store.create_job(req.kind, params, inputs)
+        check_room(store, JOB_RESERVE_BYTES, "new job")
+        job = store.create_job(req.kind, params, inputs)  # on a full disk: nothing left behind, 507
         return store.public(job.id)  # type: ignore[return-value]
 
     @api.get("/jobs", response_model=list[JobStatus], summary="recent jobs, newest first", responses=_errors(422))
@@ -230,6 +262,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
             for w in workers:
                 w.cancel(job_id)
         return job_or_404(job_id)
+
+    @api.delete("/jobs/{job_id}", status_code=204, response_class=Response,
+                summary="delete a finished job and its files (a queued or running one: cancel it first)",
+                responses=_errors(404, 409))
+    async def delete_job(job_id: str) -> Response:
+        status = job_or_404(job_id)
+        if not await run_in_threadpool(store.delete_job, job_id):
+            raise ApiError(409, f"job {job_id} is {status['state']}; only a finished job can be deleted",
+                           f"cancel it first (POST /api/v1/jobs/{job_id}/cancel), then delete it")
+        return Response(status_code=204)
 
     def job_file(job_id: str, name: str) -> FileResponse:
         status = job_or_404(job_id)
@@ -278,6 +320,43 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def user_error(_request: Request, exc: UserError) -> JSONResponse:
         return JSONResponse({"detail": exc.args[0], "hint": exc.hint}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, "hint": getattr(exc, "hint", None)}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The errors echo the input, which may be NaN or infinity (valid Python, invalid JSON): say it as text.
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors())),
+                             "hint": "see the API's OpenAPI spec at /api/v1/openapi.json for the accepted fields"},
+                            status_code=422)
+
+    @app.exception_handler(OSError)
+    async def os_error(_request: Request, exc: OSError) -> JSONResponse:
+        if is_disk_full(exc):
+            error = disk_full("while handling the request")
+            return JSONResponse({"detail": error.detail, "hint": error.hint}, status_code=507)
+        raise exc
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def db_error(_request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        if "full" in str(exc):
+            error = disk_full("the job index")
+            return JSONResponse({"detail": error.detail, "hint": error.hint}, status_code=507)
+        raise exc
+
+    app.add_middleware(LimitsMiddleware, upload_path=f"{API_PREFIX}/uploads")
     app.add_middleware(AccessMiddleware, token=config.token)
     return app
 
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by its text ('nan', 'inf'), so it serialises as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

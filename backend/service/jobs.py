@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend import __version__
+from backend.core.numbers import ANALYZE_FPS, EXPRESSION_SCALE, SMOOTHING
 from backend.face.profile import ANALYSIS_VERSION, read_manifest
 from backend.service.jobstore import Job, JobStore
 
@@ -47,15 +48,17 @@ ProfileId = Annotated[str, Field(pattern=PROFILE_ID.pattern, description="id fro
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "1.0" is not a number and 1 is not a boolean; numbers carry no NaN/infinity (core/numbers)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AnimateOptions(_Request):
     pose: Literal["predicted", "clip", "still"] | None = Field(
         None, description="head motion: predicted from the audio in the person's style, replayed from the clip, "
                           "or still (default: the stage's own default)")
-    smoothing: float | None = Field(None, ge=0, le=10, description="temporal smoothing strength")
-    expression_scale: float | None = Field(None, ge=0, le=5, description="scale on the predicted expressions")
+    smoothing: float | None = Field(None, **SMOOTHING.field(), description="temporal smoothing strength")
+    expression_scale: float | None = Field(None, **EXPRESSION_SCALE.field(),
+                                           description="scale on the predicted expressions")
 
 
 class RenderOptions(_Request):
@@ -67,7 +70,7 @@ class AnalyzeRequest(_Request):
     kind: Literal["analyze"]
     clip: UploadId = Field(description="upload id of a ~10 s video of the target person talking")
     audio: UploadId | None = Field(None, description="upload id of the clip's speech when the clip has none")
-    fps: float | None = Field(None, ge=1, le=120, description="analysis frame rate (default: the clip's)")
+    fps: float | None = Field(None, **ANALYZE_FPS.field(), description="analysis frame rate (default: the clip's)")
     overlay: bool = Field(True, description="also write overlay.mp4 (the fit drawn over the clip)")
 
 
@@ -94,7 +97,7 @@ class GenerateRequest(_Request):
     clip: UploadId = Field(description="upload id of the target person's video")
     clip_audio: UploadId | None = Field(None, description="the clip's own speech when the clip has none")
     audio: UploadId = Field(description="upload id of the new speech")
-    fps: float | None = Field(None, ge=1, le=120)
+    fps: float | None = Field(None, **ANALYZE_FPS.field())
     animate: AnimateOptions = AnimateOptions()
     render: RenderOptions = RenderOptions()
 

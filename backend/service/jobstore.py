@@ -161,9 +161,13 @@ class JobStore:
         with open(partial, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(partial, self.upload_path(upload.id))
-        with self._lock:
-            self._db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
-                             (upload.id, name, kind, size, sha256, upload.created))
+        try:
+            with self._lock:
+                self._db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
+                                 (upload.id, name, kind, size, sha256, upload.created))
+        except BaseException:
+            self.upload_path(upload.id).unlink(missing_ok=True)  # not acknowledged: not kept
+            raise
         return upload
 
     def get_upload(self, upload_id: str) -> Upload | None:
@@ -205,28 +209,34 @@ class JobStore:
     # ---- jobs ----
 
     def create_job(self, kind: str, params: dict[str, Any], inputs: dict[str, Path]) -> Job:
-        """Link (or copy) each input file into a new job folder, then queue the job."""
+        """Link (or copy) each input file into a new job folder, then queue the job. On any failure (a full
+        disk) the folder is removed again: a job is either in the index with its inputs or not at all."""
         job_id = new_id()
         folder = self.job_dir(job_id)
-        (folder / "inputs").mkdir(parents=True)
-        (folder / "work").mkdir()
-        (folder / "out").mkdir()
         input_ids: dict[str, str] = {}
-        for role, src in inputs.items():
-            dest = folder / "inputs" / role
-            try:
-                os.link(src, dest)  # the job keeps its input even if the upload is deleted later
-            except OSError:
-                shutil.copyfile(src, dest)
-            input_ids[role] = src.name
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO jobs (id, kind, params, inputs, state, created) VALUES (?, ?, ?, ?, ?, ?)",
-                (job_id, kind, json.dumps(params), json.dumps(input_ids), QUEUED, time.time()))
-            job = Job(seq=int(cur.lastrowid or 0), id=job_id, kind=kind, params=params, inputs=input_ids,
-                      state=QUEUED, created=time.time())
-            self._jobs[job_id] = job
-            self.changed.notify_all()
+        try:
+            (folder / "inputs").mkdir(parents=True)
+            (folder / "work").mkdir()
+            (folder / "out").mkdir()
+            for role, src in inputs.items():
+                dest = folder / "inputs" / role
+                try:
+                    os.link(src, dest)  # the job keeps its input even if the upload is deleted later
+                except OSError:
+                    shutil.copyfile(src, dest)
+                input_ids[role] = src.name
+            (folder / "log.txt").write_text("")
+            with self._lock:
+                cur = self._db.execute(
+                    "INSERT INTO jobs (id, kind, params, inputs, state, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (job_id, kind, json.dumps(params), json.dumps(input_ids), QUEUED, time.time()))
+                job = Job(seq=int(cur.lastrowid or 0), id=job_id, kind=kind, params=params, inputs=input_ids,
+                          state=QUEUED, created=time.time())
+                self._jobs[job_id] = job
+                self.changed.notify_all()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         self.log(job_id, f"queued {kind} job")
         return job
 
@@ -347,6 +357,38 @@ class JobStore:
                     notes.append(f"{job.id}: requeued")
         return notes
 
+    # ---- retention ----
+
+    def delete_job(self, job_id: str) -> bool:
+        """Forget a finished job and delete its folder. False when it is queued or running."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state not in FINAL_STATES:
+                return False
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            del self._jobs[job_id]
+            self._last_flush.pop(job_id, None)
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        return True
+
+    def prune(self, keep_s: float, now: float | None = None) -> tuple[int, int]:
+        """Delete finished jobs older than `keep_s` and uploads older than that which no queued or running
+        job still needs (a job links its inputs into its own folder, so nothing it holds is lost).
+        Returns (jobs deleted, uploads deleted)."""
+        cutoff = (now or time.time()) - keep_s
+        with self._lock:
+            old_jobs = [j.id for j in self._jobs.values()
+                        if j.state in FINAL_STATES and (j.finished or j.created) < cutoff]
+            needed = {i for j in self._jobs.values() if j.state not in FINAL_STATES for i in j.inputs.values()}
+            old_uploads = [r[0] for r in self._db.execute("SELECT id FROM uploads WHERE created < ?", (cutoff,))
+                           if r[0] not in needed]
+        jobs = sum(self.delete_job(job_id) for job_id in old_jobs)
+        for upload_id in old_uploads:
+            with self._lock:
+                self._db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            self.upload_path(upload_id).unlink(missing_ok=True)
+        return jobs, len(old_uploads)
+
     # ---- logs ----
 
     def log(self, job_id: str, line: str) -> None:
@@ -358,8 +400,11 @@ class JobStore:
             job = self._jobs.get(job_id)
             if job is not None:
                 job.log_tail.append(stamped)
-        with open(self.job_dir(job_id) / "log.txt", "a", encoding="utf-8") as fh:
-            fh.write(stamped + "\n")
+        try:
+            with open(self.job_dir(job_id) / "log.txt", "a", encoding="utf-8") as fh:
+                fh.write(stamped + "\n")
+        except OSError:
+            pass  # a full disk: the line stays in the in-memory tail; the job's state is in SQLite
 
     # ---- persistence ----
 

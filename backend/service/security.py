@@ -6,7 +6,7 @@
   compared in constant time.
 - Without a token (loopback only): a web page in the user's browser could still reach 127.0.0.1, so the
   Host header must name the loopback (defeats DNS rebinding) and a cross-site Origin is refused (defeats
-  form posts from other sites).
+  form posts from other sites), `Origin: null` included (sandboxed iframes on any site send it).
 """
 
 from __future__ import annotations
@@ -91,9 +91,11 @@ class AccessMiddleware:
                 await _deny(send, 403, f"this server accepts only loopback requests (Host: {host}); start it "
                                        "with --token to serve other machines")
                 return
+            # 'Origin: null' is what sandboxed iframes, file: pages and some redirects send: a page on any site
+            # can produce it, so it is as cross-site as a named foreign origin.
             origin = headers.get(b"origin", b"").decode("latin-1")
-            if origin and origin != "null" and not is_loopback_literal(urlsplit(origin).hostname or ""):
-                await _deny(send, 403, "cross-site requests are refused")
+            if origin and (origin == "null" or not is_loopback_literal(urlsplit(origin).hostname or "")):
+                await _deny(send, 403, f"cross-site requests are refused (Origin: {origin})")
                 return
         await self.app(scope, receive, send)
 

@@ -10,6 +10,8 @@ label: it never becomes part of a server path.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import sqlite3
 import unicodedata
 from pathlib import Path
 
@@ -19,8 +21,13 @@ from starlette.requests import ClientDisconnect
 
 from backend import media
 from backend.core.errors import UserError
+from backend.core.oserrors import is_disk_full
 from backend.core.tracks import load_tracks
 from backend.service.jobstore import JobStore, Upload, new_id
+from backend.service.limits import ApiError
+
+# Room left free on the data disk after an upload: the jobs that use it write there too.
+RESERVE_BYTES = 1 << 20
 
 MAX_NAME = 200
 TRACKS_MAX_BYTES = 256 << 20  # a tracks.json of hours of animation is far below this
@@ -33,6 +40,22 @@ def display_name(raw: str | None) -> str:
     return name[:MAX_NAME] or "upload"
 
 
+def disk_full(where: str) -> ApiError:
+    """507: the server's data disk is full (documented in docs/service.md)."""
+    return ApiError(507, f"the server's data disk is full ({where})",
+                    "free space on the server's --data-dir disk (old jobs are deleted after --keep-days), "
+                    "then send the request again")
+
+
+def check_room(store: JobStore, needed: int, where: str) -> None:
+    try:
+        free = shutil.disk_usage(store.root).free
+    except OSError:
+        return
+    if free < needed + RESERVE_BYTES:
+        raise disk_full(f"{where}: {needed / (1 << 20):.1f} MB needed, {free / (1 << 20):.1f} MB free")
+
+
 def too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"upload larger than this server's limit of {limit / (1 << 20):g} MB; start the "
                               "server with a larger --max-upload-mb or send a shorter file")
@@ -42,6 +65,7 @@ async def receive_upload(request: Request, store: JobStore, name: str | None, li
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)  # refuse before reading a byte
+    check_room(store, int(declared) if declared and declared.isdigit() else 0, "upload")
     label = display_name(name)
     partial = store.partial_dir / new_id()
     digest, size = hashlib.sha256(), 0
@@ -59,6 +83,14 @@ async def receive_upload(request: Request, store: JobStore, name: str | None, li
         return await run_in_threadpool(store.add_upload, partial, label, kind, size, digest.hexdigest())
     except ClientDisconnect:
         raise HTTPException(400, "the client disconnected before the upload finished") from None
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise disk_full("upload") from None
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):
+            raise
+        raise disk_full("upload") from None
     finally:
         partial.unlink(missing_ok=True)  # gone already when it was accepted (renamed into place)
 
