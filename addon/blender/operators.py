@@ -89,16 +89,28 @@ def import_files(scene: bpy.types.Scene, profile_dir: str, tracks_path: str, aud
     if audio is None:
         own = profile.tracks_path is not None and os.path.samefile(tracks_path, profile.tracks_path)
         audio = profile.audio_path if own else None
-    result = animation.import_take(scene, profile, tracks, start_frame=start_frame, audio_path=audio,
-                                   tracks_path=tracks_path)
     props: Any = scene.talking_head  # type: ignore[attr-defined]
+    result = animation.import_take(scene, profile, tracks, start_frame=start_frame, audio_path=audio,
+                                   tracks_path=tracks_path, options=import_options(props))
     props.profile_dir, props.tracks_path = profile.directory, tracks_path
     return result
 
 
+def import_options(props: Any) -> animation.ImportOptions:
+    return animation.ImportOptions(mode=props.rig_mode, match_fps=props.match_fps, framing=props.framing,
+                                   lighting=props.lighting, closed=props.closed_geometry)
+
+
 def _take_note(result: animation.TakeResult) -> str:
-    note = f"Take {result.take}: frames {result.frame_start}-{result.frame_end}"
-    return note + " (resampled to the scene fps)" if result.resampled else note
+    note = f"Take {result.take}: frames {result.frame_start}-{result.frame_end}, {result.mode} keys"
+    return "; ".join([note, *result.notes])
+
+
+def animate_args(props: Any, profile: str, audio: str, tracks: str) -> list[str]:
+    """The `animate` command of Generate and of the batch (the panel's options)."""
+    return ["animate", profile, audio, "-o", tracks, "--personalize", "--pose", props.pose_mode,
+            "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}",
+            "--rig", "arkit" if props.rig_mode == "ARKIT" else "pca"]
 
 
 class _Reporting:
@@ -198,9 +210,7 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
             stamp = time.strftime("%Y%m%d-%H%M%S")
             stem = os.path.splitext(os.path.basename(audio))[0]
             tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
-            steps.append(jobs.Step("Animate", args=[
-                "animate", profile, audio, "-o", tracks, "--personalize", "--pose", props.pose_mode,
-                "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}"]))
+            steps.append(jobs.Step("Animate", args=animate_args(props, profile, audio, tracks)))
             start = self.start_frame if self.start_frame >= 0 else props.start_frame
             scene_name = _scene(context).name
 
@@ -241,7 +251,7 @@ class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
         except AddonError as exc:
             return self.fail(context, str(exc))
         props.error, props.result = "", _take_note(result)
-        self.report({"INFO"}, props.result)
+        self.report({"WARNING"} if result.resampled else {"INFO"}, props.result)
         return {"FINISHED"}
 
 
