@@ -21,6 +21,7 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..clients.client import make_backend
 from ..data.formats import load_tracks, save_tracks
+from ..data.sound_files import sound_files
 from ..data.profile import load_profile
 from ..errors import AddonError
 from . import animation, jobs
@@ -223,6 +224,82 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
             return self.fail(context, str(exc))
 
 
+class TALKING_HEAD_OT_batch_generate(_Reporting, bpy.types.Operator):
+    """One take per sound file of a folder (analysing the clip once if needed), each in its own NLA track"""
+
+    bl_idname = "talking_head.batch_generate"
+    bl_label = "Batch Generate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    audio_dir: StringProperty(name="Audio folder", subtype="DIR_PATH", options={"SKIP_SAVE"})
+    clip: StringProperty(name="Clip", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    profile: StringProperty(name="Profile", subtype="DIR_PATH", options={"SKIP_SAVE"})
+    render: BoolProperty(name="Render each", default=False, options={"SKIP_SAVE"},
+                         description="Also render the photoreal video of every take")
+    wait: _WAIT
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        props = _props(context)
+        try:
+            folder = _abspath(self.audio_dir or props.audio_dir)
+            if not folder or not os.path.isdir(folder):
+                raise AddonError(f"Audio folder not found: {folder or '(none)'}. Pick a folder of sound files.")
+            files = sound_files(folder)
+            if not files:
+                raise AddonError(f"No sound files in {folder} (WAV, FLAC, MP3, Ogg, M4A are recognised by "
+                                 "content). Put the speech files there.")
+            steps: list[jobs.Step] = []
+            if self.profile:
+                profile = _abspath(self.profile)
+                if not _is_profile(profile):
+                    raise AddonError(f"Not a Talking Head profile (no manifest.json): {profile}. Run Analyze.")
+            else:
+                clip = _existing_file(self.clip or props.clip, "target clip")
+                profile = profile_dir_for(context, clip)
+                if not _is_profile(profile):
+                    steps.append(jobs.Step("Analyze", args=["analyze", clip, "-o", profile]))
+            out_dir = output_dir(context)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            scene_name = _scene(context).name
+            start = props.start_frame
+            notes: list[str] = []
+            for audio in files:
+                stem = os.path.splitext(os.path.basename(audio))[0]
+                tracks = os.path.join(out_dir, f"{os.path.basename(profile)}_{stem}_{stamp}.json")
+                steps.append(jobs.Step(f"Animate {stem}", args=animate_args(props, profile, audio, tracks)))
+
+                def finish(tracks: str = tracks, audio: str = audio) -> str:
+                    notes.append(_take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio,
+                                                         start)))
+                    return f"{len(notes)} of {len(files)} takes: " + notes[-1]
+
+                steps.append(jobs.Step(f"Import {stem}", call=finish))
+                if self.render:
+                    video = os.path.join(out_dir, f"{os.path.basename(profile)}_{stem}_{stamp}.mp4")
+                    steps.append(jobs.Step(f"Render {stem}", args=["render", profile, tracks, audio, "-o", video]))
+            return self.launch(context, "Batch", steps, needs_backend=True, blocking=self.wait)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+
+
+class TALKING_HEAD_OT_switch_take(_Reporting, bpy.types.Operator):
+    """Make another take the active one (its actions, frame range and sound)"""
+
+    bl_idname = "talking_head.switch_take"
+    bl_label = "Switch Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    take: IntProperty(name="Take", default=1, min=1)
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        try:
+            animation.switch_take(_scene(context), _rig(context), self.take)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        self.report({"INFO"}, f"Take {self.take} is active")
+        return {"FINISHED"}
+
+
 class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
     """Import a profile's face and a tracks file as keyframes (a new take when the face exists)"""
 
@@ -376,6 +453,7 @@ class TALKING_HEAD_OT_cancel(bpy.types.Operator):
         return {"CANCELLED"}
 
 
-CLASSES = (TALKING_HEAD_OT_analyze, TALKING_HEAD_OT_generate, TALKING_HEAD_OT_import_tracks,
+CLASSES = (TALKING_HEAD_OT_analyze, TALKING_HEAD_OT_generate, TALKING_HEAD_OT_batch_generate,
+           TALKING_HEAD_OT_switch_take, TALKING_HEAD_OT_import_tracks,
            TALKING_HEAD_OT_bake_tracks, TALKING_HEAD_OT_render_photoreal, TALKING_HEAD_OT_export,
            TALKING_HEAD_OT_cancel)
