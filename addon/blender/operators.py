@@ -439,6 +439,74 @@ class TALKING_HEAD_OT_export(_Reporting, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class TALKING_HEAD_OT_retarget(_Reporting, bpy.types.Operator):
+    """Key the character's shape keys (ARKit names or a key map) and head from the face's current take"""
+
+    bl_idname = "talking_head.retarget"
+    bl_label = "Retarget to Character"
+    bl_options = {"REGISTER", "UNDO"}
+
+    target: StringProperty(name="Mesh", options={"SKIP_SAVE"}, description="Object name (empty: the panel's)")
+    keymap: StringProperty(name="Key map", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    head: StringProperty(name="Head", options={"SKIP_SAVE"}, description="Object name (empty: the panel's)")
+    bone: StringProperty(name="Bone", options={"SKIP_SAVE"})
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        from ..data.retarget_map import load_keymap
+        from .retarget import retarget_head, retarget_shapes
+
+        props = _props(context)
+        try:
+            rig = _rig(context)
+            mesh = bpy.data.objects.get(self.target) if self.target else props.retarget_mesh
+            if mesh is None:
+                raise AddonError("No character mesh chosen. Pick it under Retarget (or pass target=).")
+            keymap = self.keymap or props.keymap_path
+            mapping = load_keymap(_abspath(keymap)) if keymap else None
+            _, unmatched = retarget_shapes(rig, mesh, mapping)
+            note = f"Retargeted onto {mesh.name}"
+            if unmatched:
+                note += f" ({len(unmatched)} of its keys unmatched: {', '.join(unmatched[:4])}...)"
+            head = bpy.data.objects.get(self.head) if self.head else props.retarget_head
+            if head is not None:
+                retarget_head(rig, head, self.bone or props.retarget_bone)
+                note += f"; head onto {head.name}"
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props.error, props.result = "", note
+        self.report({"INFO"}, note)
+        return {"FINISHED"}
+
+
+class TALKING_HEAD_OT_save_keymap(_Reporting, bpy.types.Operator):
+    """Write a key map preset (JSON) listing the face's keys and the character's matches, to edit by hand"""
+
+    bl_idname = "talking_head.save_keymap"
+    bl_label = "Save Key Map"
+
+    filepath: StringProperty(name="Key map", subtype="FILE_PATH", options={"SKIP_SAVE"})
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        from ..data.retarget_map import match, save_keymap
+
+        props = _props(context)
+        try:
+            rig = _rig(context)
+            mesh = props.retarget_mesh
+            keys = mesh.data.shape_keys if mesh is not None and mesh.type == "MESH" else None
+            targets = [b.name for b in keys.key_blocks[1:]] if keys else []
+            source = [b.name for b in rig.key.key_blocks[1:]]
+            pairs = match(source, targets)
+            path = _abspath(self.filepath) or os.path.join(output_dir(context), "keymap.json")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            save_keymap({s: pairs.get(s, ("", 1.0)) for s in source}, path)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props.keymap_path, props.error, props.result = path, "", f"Key map written: {path}"
+        self.report({"INFO"}, props.result)
+        return {"FINISHED"}
+
+
 class TALKING_HEAD_OT_cancel(bpy.types.Operator):
     """Stop the running Talking Head job"""
 
@@ -456,4 +524,4 @@ class TALKING_HEAD_OT_cancel(bpy.types.Operator):
 CLASSES = (TALKING_HEAD_OT_analyze, TALKING_HEAD_OT_generate, TALKING_HEAD_OT_batch_generate,
            TALKING_HEAD_OT_switch_take, TALKING_HEAD_OT_import_tracks,
            TALKING_HEAD_OT_bake_tracks, TALKING_HEAD_OT_render_photoreal, TALKING_HEAD_OT_export,
-           TALKING_HEAD_OT_cancel)
+           TALKING_HEAD_OT_retarget, TALKING_HEAD_OT_save_keymap, TALKING_HEAD_OT_cancel)

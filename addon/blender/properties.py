@@ -61,6 +61,14 @@ class TalkingHeadSettings(bpy.types.PropertyGroup):
                                description="Where tracks, videos and exports go (default: //talking_head "
                                            "next to the .blend, or the profiles folder when unsaved)")
     video_path: StringProperty(name="Video", subtype="FILE_PATH", description="The last photoreal render")
+    # retarget onto the user's character
+    retarget_mesh: bpy.props.PointerProperty(name="Character face", type=bpy.types.Object,
+                                             description="A mesh with ARKit-named (or mapped) shape keys")
+    keymap_path: StringProperty(name="Key map", subtype="FILE_PATH",
+                                description="JSON preset mapping our key names to the character's (optional)")
+    retarget_head: bpy.props.PointerProperty(name="Head", type=bpy.types.Object,
+                                             description="Object or armature that takes the head motion")
+    retarget_bone: StringProperty(name="Bone", description="Pose bone of that armature (empty: the object)")
     # job state, written by the running job
     running: BoolProperty(name="Running", default=False)
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
