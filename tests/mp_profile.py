@@ -23,7 +23,6 @@ def make_mp_profile(root: Path, frames: int = 50, fps: float = 25.0) -> Path:
     profile = root / "mp_profile"
     profile.mkdir(parents=True, exist_ok=True)
     model.save(profile / "face_model.npz")
-    k = model.n_expr
     np.savez(profile / "fit.npz", camera=np.asarray([FOCAL, WIDTH / 2, HEIGHT / 2], np.float32))
     yy, xx = np.mgrid[0:128, 0:128]  # R grows with u, G with v (row 0 is v = 1)
     (profile / "texture.png").write_bytes(_png(np.stack([xx * 2, 255 - yy * 2, np.full_like(xx, 90)], -1)))
@@ -65,9 +64,9 @@ def install_untuned_motion_model(profile: Path) -> Path:
     batch tests need `animate` to run for real, not to be good; personalising would take minutes)."""
     import torch
 
+    from backend.face.model import models_dir
     from backend.motion.model import load_checkpoint, save_checkpoint
     from backend.motion.pose import fit_pose_style
-    from backend.face.model import models_dir
 
     model, meta = load_checkpoint(models_dir() / "motion.pt")
     del torch

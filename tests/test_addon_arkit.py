@@ -69,7 +69,7 @@ def test_arkit_key_round_trips_in_both_readers(tmp_path: Path) -> None:
     back, ours = load_tracks(path), addon_load_tracks(str(path))
     assert back.arkit.names == ours.arkit.names == tracks.arkit.names
     np.testing.assert_allclose(np.asarray(ours.arkit.weights), back.arkit.weights, atol=1e-6)
-    assert 0 <= back.arkit.weights.min() and back.arkit.weights.max() <= 1
+    assert back.arkit.weights.min() >= 0 and back.arkit.weights.max() <= 1
     assert tracks.provenance["arkit"]["explained"] > 0.9
 
 
