@@ -108,7 +108,3 @@ def test_the_smoothing_default_is_one_value_everywhere() -> None:
     animate.register(sub)
     parser = sub.choices["animate"]
     assert parser.get_default("smoothing") == animate.DEFAULT_SMOOTHING == defaults.SMOOTHING
-    batch = (Path(__file__).resolve().parents[1] / "tools" / "blender_batch.py").read_text()
-    assert "default=defaults.SMOOTHING" in batch and "smoothing: FloatProperty(name=\"Smoothing\", " \
-        "default=defaults.SMOOTHING" in (Path(__file__).resolve().parents[1] / "addon" / "blender" /
-                                        "properties.py").read_text()

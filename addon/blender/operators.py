@@ -21,8 +21,8 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..clients.client import make_backend
 from ..data.formats import load_tracks, save_tracks
-from ..data.sound_files import sound_files
 from ..data.profile import load_profile
+from ..data.sound_files import sound_files
 from ..errors import AddonError
 from . import animation, jobs
 from .preferences import get_settings, profiles_dir
