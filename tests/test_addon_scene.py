@@ -33,6 +33,14 @@ def _arkit_tracks(profile: Path, tmp_path: Path) -> Path:
     return path
 
 
+def _centre_in(frame, obj):
+    """The centre of `obj`'s vertices in the frame `frame` (a world -> frame matrix)."""
+    from mathutils import Vector
+
+    corners = [obj.matrix_world @ Vector(c) for c in obj.bound_box]
+    return frame @ (sum(corners, Vector()) / 8)
+
+
 def _render(scene, path: Path) -> np.ndarray:
     scene.render.engine = "CYCLES"
     scene.cycles.samples = 8
@@ -56,6 +64,10 @@ def test_first_render_of_the_startup_scene_shows_the_textured_face(startup, tmp_
     assert bpy.data.objects["Cube"].hide_render and bpy.data.objects["Light"].hide_render
     assert scene.render.fps == 25 and (scene.frame_start, scene.frame_end) == (1, 50)  # from the tracks
     assert scene.world.name == "TH_world"
+    from addon.data import defaults
+
+    assert scene.talking_head.smoothing == defaults.SMOOTHING  # one default: panel, batch, CLI
+    assert type(scene.talking_head).bl_rna.properties["smoothing"].default == defaults.SMOOTHING
     assert {"TH_eye_L", "TH_eye_R", "TH_mouth", "TH_teeth_upper", "TH_teeth_lower", "TH_tongue"} <= set(
         o.name for o in scene.objects)
     scene.frame_set(1)
@@ -100,6 +112,14 @@ def test_arkit_keys_are_named_exactly_and_keyed_in_range(startup, tmp_path: Path
         np.testing.assert_allclose(values, tracks.arkit.weights[frame - 1], atol=1e-5)
     jaw = np.asarray(tracks.arkit.weights)[:, tracks.arkit.names.index("jawOpen")]
     assert jaw.max() > 0.2  # the test motion opens the jaw
+    # the lower teeth follow the jaw (vertex-parented to the lower lip), the upper teeth stay with the head
+    heights = []
+    for frame in (int(jaw.argmin()) + 1, int(jaw.argmax()) + 1):
+        scene.frame_set(frame)
+        head_inv = rig.head.matrix_world.inverted()
+        heights.append([_centre_in(head_inv, bpy.data.objects[n]).y for n in ("TH_teeth_lower", "TH_teeth_upper")])
+    drop_lower, drop_upper = heights[0][0] - heights[1][0], heights[0][1] - heights[1][1]
+    assert drop_lower > 0.003 and abs(drop_upper) < 1e-6
     # the face is still exactly the tracks' expression (the PCA keys carry the residual): bake gives it back
     baked = animation.bake_take(rig)
     np.testing.assert_allclose(np.asarray(baked.expression), np.asarray(tracks.expression), atol=1e-5)

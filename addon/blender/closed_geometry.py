@@ -1,6 +1,7 @@
 """Closed geometry behind the mask's openings, as separate objects parented to the head: eyeballs (textured
 with the face texture mapped over the eye opening), a dark mouth cavity, upper teeth (rigid with the head),
-lower teeth and tongue (vertex-parented to the lower lip, so they follow the jaw however it is keyed).
+lower teeth and tongue (vertex-parented to the lowest vertex of the mouth opening, so they follow the jaw however
+it is keyed).
 Proxies, not anatomy: sizes come from the openings (docs/blender.md)."""
 
 from __future__ import annotations
@@ -111,10 +112,10 @@ def build_closed_geometry(rig: Any, profile: Profile, basis_co: np.ndarray,
     tongue = new_object("TH_tongue", _mesh("TH_tongue", _sphere(
         (half_w * 0.8, 0.006, 0.018), np.array([m_centre[0], lower_y + 0.002, front - 0.026])), created), "tongue")
     tongue.data.materials.append(_flat_material("TH_tongue", (0.55, 0.18, 0.18), created, 0.6))
-    for obj in (lower, tongue):  # they follow the lower lip (and so the jaw), whatever drives it
-        obj.parent = rig.face
-        obj.parent_type = "VERTEX_3"
-        obj.parent_vertices = low
+    for obj in (lower, tongue):  # they follow the lower lip (and so the jaw), whatever drives it; one vertex
+        obj.parent = rig.face  # (translation only): three lip vertices lie almost on a line, so VERTEX_3's
+        obj.parent_type = "VERTEX"  # rotation would be unstable
+        obj.parent_vertices = (low[0], 0, 0)
     view_layer.update()  # the vertex-parent frames at rest, then cancel them so the proxies stay in place
     for obj in (lower, tongue):
         obj.matrix_parent_inverse = obj.matrix_world.inverted() @ rig.face.matrix_world
