@@ -108,3 +108,35 @@ def test_the_smoothing_default_is_one_value_everywhere() -> None:
     animate.register(sub)
     parser = sub.choices["animate"]
     assert parser.get_default("smoothing") == animate.DEFAULT_SMOOTHING == defaults.SMOOTHING
+
+
+def test_a_blink_layer_drives_the_eye_blinks_directly(tmp_path: Path) -> None:
+    from backend.core.tracks import Layer
+
+    profile = make_mp_profile(tmp_path, frames=30)
+    tracks = load_tracks(profile / "tracks.json")
+    weight = np.clip(np.sin(np.linspace(0, 3, 30)), 0, 1).astype(np.float32)
+    tracks.layers = {"blink": Layer(weight=weight, shape=np.zeros(len(tracks.basis), np.float32))}
+    solved = arkit.with_arkit(tracks, profile).arkit
+    for name in ("eyeBlinkLeft", "eyeBlinkRight"):
+        np.testing.assert_allclose(solved.weights[:, solved.names.index(name)], weight, atol=1e-6)
+
+
+def test_cli_animate_rig_arkit_writes_arkit_weights(tmp_path: Path) -> None:
+    from mp_profile import install_untuned_motion_model
+    from test_addon_synthetic import write_wav
+
+    from backend.commands import main
+
+    profile = make_mp_profile(tmp_path, frames=10)
+    install_untuned_motion_model(profile)
+    speech = write_wav(tmp_path / "speech.wav", 1.2)
+    out = tmp_path / "arkit.json"
+    assert main(["--progress", "quiet", "animate", str(profile), str(speech), "-o", str(out), "--rig", "arkit",
+                 "--no-phonetics"]) == 0
+    tracks = load_tracks(out)
+    assert tracks.version == 2 and tracks.arkit is not None and "jawOpen" in tracks.arkit.names
+    assert set(tracks.arkit.names) <= ARKIT_52 and tracks.arkit.weights.shape == (tracks.frame_count,
+                                                                                   len(tracks.arkit.names))
+    assert tracks.arkit.weights.min() >= 0 and tracks.arkit.weights.max() <= 1
+    assert set(tracks.provenance["arkit"]["left_out"]) == ARKIT_52 - set(tracks.arkit.names)
