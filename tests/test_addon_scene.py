@@ -142,3 +142,35 @@ def test_every_take_is_one_nla_strip_and_switchable(startup, tmp_path: Path) -> 
     assert rig.head.animation_data.action.name == "TH_take_001_pose"
     assert animation.take_numbers(rig) == [1, 2, 3]
     bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_a_failed_import_puts_the_startup_scene_and_the_keys_back(startup, tmp_path: Path, monkeypatch) -> None:
+    from addon.blender.operators import import_files
+
+    scene = startup
+    profile_dir = make_mp_profile(tmp_path, frames=20)
+    before = (scene.camera.name, scene.world.name, scene.render.fps, scene.render.resolution_x,
+              bpy.data.objects["Cube"].hide_render, bpy.data.objects["Light"].hide_render)
+
+    def broken_strip(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    real_strip = animation.set_sound_strip
+    monkeypatch.setattr(animation, "set_sound_strip", broken_strip)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_files(scene, str(profile_dir), str(profile_dir / "tracks.json"), None, 1)
+    assert before == (scene.camera.name, scene.world.name, scene.render.fps, scene.render.resolution_x,
+                      bpy.data.objects["Cube"].hide_render, bpy.data.objects["Light"].hide_render)
+    assert not [o for o in bpy.data.objects if o.name.startswith("TH_")] and "TH_world" not in bpy.data.worlds
+    # a PCA take, then an ARKit take that fails: the ARKit keys it added are removed again
+    monkeypatch.setattr(animation, "set_sound_strip", real_strip)
+    assert bpy.ops.talking_head.import_tracks(profile=str(profile_dir)) == {"FINISHED"}
+    rig = animation.find_rig(scene)
+    keys = [b.name for b in rig.key.key_blocks]
+    monkeypatch.setattr(animation, "set_sound_strip", broken_strip)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_files(scene, str(profile_dir), str(_arkit_tracks(profile_dir, tmp_path)),
+                     str(profile_dir / "audio.wav"), 1)
+    assert [b.name for b in rig.key.key_blocks] == keys
+    assert rig.key.animation_data.action.name == "TH_take_001_shapes"
+    bpy.ops.wm.read_factory_settings(use_empty=True)
