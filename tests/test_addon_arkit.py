@@ -140,3 +140,17 @@ def test_cli_animate_rig_arkit_writes_arkit_weights(tmp_path: Path) -> None:
                                                                                    len(tracks.arkit.names))
     assert tracks.arkit.weights.min() >= 0 and tracks.arkit.weights.max() <= 1
     assert set(tracks.provenance["arkit"]["left_out"]) == ARKIT_52 - set(tracks.arkit.names)
+
+
+def test_the_service_path_carries_the_rig_option() -> None:
+    import pydantic
+
+    from addon.clients.service_backend import parse_task
+    from backend.service.jobs import AnimateOptions
+
+    task = parse_task(["animate", "P", "A.wav", "-o", "T.json", "--personalize", "--pose", "predicted",
+                       "--smoothing", "0", "--expression-scale", "1", "--rig", "arkit"])
+    assert task.rig == "arkit"
+    assert AnimateOptions(rig="arkit").rig == "arkit"
+    with pytest.raises(pydantic.ValidationError):
+        AnimateOptions(rig="blendshapes")
