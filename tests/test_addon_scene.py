@@ -123,6 +123,9 @@ def test_arkit_keys_are_named_exactly_and_keyed_in_range(startup, tmp_path: Path
     # the face is still exactly the tracks' expression (the PCA keys carry the residual): bake gives it back
     baked = animation.bake_take(rig)
     np.testing.assert_allclose(np.asarray(baked.expression), np.asarray(tracks.expression), atol=1e-5)
+    assert baked.arkit is not None and baked.arkit.names == tracks.arkit.names  # baked tracks keep ARKit
+    np.testing.assert_allclose(np.asarray(baked.arkit.weights), np.asarray(tracks.arkit.weights), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(baked.arkit.shapes), np.asarray(tracks.arkit.shapes), atol=1e-6)
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 

@@ -23,7 +23,7 @@ import bpy
 import numpy as np
 
 from ..data import keying, track_math
-from ..data.formats import TracksData, basis_order
+from ..data.formats import ArkitData, TracksData, basis_order
 from ..data.profile import Profile
 from ..errors import AddonError
 from . import scene_setup
@@ -525,6 +525,13 @@ def bake_take(rig: Rig) -> TracksData:
     else:
         combined = keying.combine(columns, extra_shapes, profile_basis, rest, count)
         expression = combined[:, [profile_basis.index(n) for n in basis]]
+    arkit = None
+    if str(shapes.get("th_mode", "PCA")) == "ARKIT" and extra_shapes:  # the (edited) ARKit curves, kept as such
+        order = [profile_basis.index(n) for n in basis]
+        names = [n for n in exp_order if n in extra_shapes]
+        arkit = ArkitData(names=names, shapes=[[extra_shapes[n][i] for i in order] for n in names],
+                          weights=np.clip(np.stack([columns[n] for n in names], 1), 0.0, 1.0).tolist(),
+                          rest=[float(rest[i]) for i in order])
     return TracksData(fps=src_fps, basis=basis, expression=expression.tolist(), pose=pose.tolist(),
                       profile_id=str(shapes["th_profile_id"]), face_model=str(shapes["th_face_model"]),
-                      provenance=provenance, audio=audio)
+                      provenance=provenance, audio=audio, arkit=arkit)
