@@ -328,7 +328,8 @@ class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
         except AddonError as exc:
             return self.fail(context, str(exc))
         props.error, props.result = "", _take_note(result)
-        self.report({"WARNING"} if result.resampled else {"INFO"}, props.result)
+        fps_differed = any(" fps" in note for note in result.notes)  # set from the tracks, or resampled
+        self.report({"WARNING"} if fps_differed else {"INFO"}, props.result)
         return {"FINISHED"}
 
 
