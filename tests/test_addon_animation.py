@@ -29,14 +29,16 @@ def scene():
     return sc
 
 
-def _import(scene, tmp_path: Path, frames: int = 50, start: int = 1, seed: int = 1):
+def _import(scene, tmp_path: Path, frames: int = 50, start: int = 1, seed: int = 1,
+            options: animation.ImportOptions | None = None):
     profile_dir = make_profile(tmp_path)
     profile = load_profile(str(profile_dir))
     path = tmp_path / f"tracks_{seed}.json"
     save_tracks(make_tracks(profile.basis_names, frames=frames, seed=seed), path)
     tracks = load_tracks(str(path))
     result = animation.import_take(scene, profile, tracks, start_frame=start,
-                                   audio_path=str(profile_dir / "audio.wav"), tracks_path=str(path))
+                                   audio_path=str(profile_dir / "audio.wav"), tracks_path=str(path),
+                                   options=options or animation.ImportOptions(framing="CLIP"))
     return profile, tracks, result
 
 
@@ -62,7 +64,7 @@ def test_import_builds_rig_and_keys_match_tracks_at_sampled_frames(scene, tmp_pa
     assert [(s.name, s.frame_start) for s in strips] == [("TH_audio", 10)]
     # camera: identity under the root, lens from f px and frame width
     assert np.allclose(np.asarray(rig.camera.matrix_world), _expected_world([0, 0, 0, 0, 0, 0]), atol=1e-6)
-    assert rig.camera.data.lens == pytest.approx(700.0 * 36 / 640)
+    assert rig.camera.data.lens == pytest.approx(700.0 * 36 / 640)  # framing CLIP: the clip camera
     for i in (0, 7, 23, tracks.frame_count - 1):
         scene.frame_set(10 + i)
         values = [key.key_blocks[n].value for n in profile.basis_names]

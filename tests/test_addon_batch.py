@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_addon_synthetic import make_profile
+from mp_profile import install_untuned_motion_model, make_mp_profile
+from test_addon_synthetic import make_profile, write_wav
 
 bpy = pytest.importorskip("bpy")
 pytestmark = pytest.mark.blender
@@ -53,3 +54,32 @@ def test_batch_exits_non_zero_with_the_reason(tmp_path: Path, args: list[str], n
 def test_batch_usage_error_exits_2(tmp_path: Path) -> None:
     done = _batch("--out", str(tmp_path / "s.blend"))
     assert done.returncode == 2 and "--audio is required" in done.stderr
+
+
+def test_batch_help_shows_the_one_smoothing_default() -> None:
+    done = _batch("--help")
+    assert done.returncode == 0 and "default 0, as `talking-head animate`" in " ".join(done.stdout.split())
+
+
+def test_batch_over_an_audio_folder_makes_one_take_per_sound_file(tmp_path: Path) -> None:
+    profile = make_mp_profile(tmp_path)
+    install_untuned_motion_model(profile)
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for i, seconds in enumerate((1.0, 1.4, 0.8)):
+        write_wav(speech / f"line_{i}.bin", seconds)  # recognised by content, not by name
+    (speech / "notes.txt").write_text("not audio")
+    out = tmp_path / "out" / "takes.blend"
+    done = _batch("--profile", str(profile), "--audio-dir", str(speech), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("talking-head:")]
+    assert any("%" in ln and "ETA" in ln and "Animate line_1" in ln for ln in lines)  # progress on stdout
+    assert lines[-1].startswith("talking-head: 100% Batch | done")
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    face = bpy.data.objects["TH_face"]
+    nla = [t.name for t in face.data.shape_keys.animation_data.nla_tracks]
+    assert nla == ["TH_take_001", "TH_take_002", "TH_take_003"]
+    assert "jawOpen" in face.data.shape_keys.key_blocks  # the default rig: ARKit keys
+    lengths = sorted(int(bpy.data.actions[f"TH_take_00{i}_shapes"]["th_frame_count"]) for i in (1, 2, 3))
+    assert lengths == [20, 25, 35]
+    bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -29,12 +29,24 @@ def animated(registered, tmp_path: Path):
     save_tracks(make_tracks(names, frames=30), path)
     assert bpy.ops.talking_head.import_tracks(profile=str(profile), filepath=str(path)) == {"FINISHED"}
     face = bpy.data.objects["TH_face"]
+    key = face.data.shape_keys
+    basis = np.array([v.co[:] for v in key.key_blocks[0].data])
+    for n in names:
+        _DELTAS[n] = np.abs(np.array([v.co[:] for v in key.key_blocks[n].data]) - basis).max()
     truth = {}
     for f in SAMPLE_FRAMES:
         scene.frame_set(f)
         truth[f] = ([face.data.shape_keys.key_blocks[n].value for n in names], np.asarray(face.matrix_world),
                     _world_vertices(face))
     return profile, path, names, truth
+
+
+_DELTAS: dict[str, float] = {}
+
+
+def _unit_delta(names: list[str]) -> np.ndarray:
+    """Largest vertex displacement of each original key (recorded from the rig before the reset)."""
+    return np.array([_DELTAS[n] for n in names])
 
 
 def _world_vertices(obj) -> np.ndarray:
@@ -84,9 +96,26 @@ def test_gltf_export_reimports_with_shape_keys_and_animation(animated, tmp_path:
     out = tmp_path / "face.glb"
     assert bpy.ops.talking_head.export(format="GLB", filepath=str(out)) == {"FINISHED"}
     assert bpy.context.scene.talking_head.result == f"Exported {out}"
+    assert [o.name for o in bpy.data.objects if o.name.startswith("TH_face")] == ["TH_face"]  # copy removed
+    assert not [a for a in bpy.data.actions if a.name.endswith("_unit_range")]
     _reset()
     bpy.ops.import_scene.gltf(filepath=str(out))
-    _check_round_trip(names, truth)  # glTF time t -> frame t * fps: frames are kept
+    # the PCA keys come back as +/- pairs with weights in [0, 1]: as the importer's sliders play them (clamped
+    # to [0, 1]), value(+) - value(-) times the pair's scale is the original value, at every sampled frame
+    split = [n + sign for n in names for sign in "+-"]
+    face = _imported_face(split)
+    key = face.data.shape_keys
+    basis = np.array([v.co[:] for v in key.key_blocks[0].data])
+    scale = {}
+    for n in names:  # the pair's scale: its displacement over the original key's (from the rig's mesh)
+        scale[n] = np.abs(np.array([v.co[:] for v in key.key_blocks[n + "+"].data]) - basis).max()
+    for f, (values, world, _) in truth.items():
+        bpy.context.scene.frame_set(f)  # glTF time t -> frame t * fps: frames are kept
+        got = np.array([key.key_blocks[n + "+"].value - key.key_blocks[n + "-"].value for n in names])
+        assert all(0.0 <= key.key_blocks[s].value <= 1.0 for s in split)
+        ref = np.array([scale[n] for n in names])
+        np.testing.assert_allclose(got * ref, np.asarray(values) * _unit_delta(names), atol=1e-5)
+        np.testing.assert_allclose(np.asarray(face.matrix_world), world, atol=1e-4)
 
 
 def test_fbx_export_reimports_with_shape_keys_and_animation(animated, tmp_path: Path) -> None:
@@ -123,21 +152,20 @@ def test_backend_glb_imports_in_blender_with_shape_keys_and_animation(registered
     assert main(["--progress", "quiet", "export", str(profile), str(tracks_path), "-o", str(out)]) == 0
     _reset()
     bpy.ops.import_scene.gltf(filepath=str(out))
-    face = _imported_face(names)
+    face = _imported_face([n + sign for n in names for sign in "+-"])  # +/- targets, weights in [0, 1]
     curves = _shape_curves(face)
     assert face.parent is not None and face.parent.name == "head"
     assert face.active_material is not None and any(n.type == "TEX_IMAGE" for n in face.active_material.node_tree.nodes)
     from backend.face.rotation import euler_to_matrix_np
 
-    # Blender 4.5's glTF importer sizes each slider from the first key only (animation_weight.py reads
-    # coords[1:2]) and the slider range clamps the value: widen them, as docs/blender.md tells users to
-    for block in face.data.shape_keys.key_blocks[1:]:
-        block.slider_min, block.slider_max = -10.0, 10.0
+    # no slider widening: every weight lies in [0, 1], inside the importer's slider range
     y_up_to_z_up = euler_to_matrix_np(np.array([np.pi / 2, 0, 0]))  # the importer's axis conversion
     with np.load(profile / "face_model.npz") as model:
         rest, basis = model["vertices"].astype(np.float64), model["basis"].astype(np.float64)
     for i in (0, 3, 17, 29):  # glTF time i / fps -> Blender frame i
-        got = [curves[f'key_blocks["{n}"].value'].evaluate(i) for n in names]
+        scale = np.abs(tracks.expression).max(axis=0)
+        got = [(curves[f'key_blocks["{n}+"].value'].evaluate(i) - curves[f'key_blocks["{n}-"].value'].evaluate(i))
+               * scale[k] for k, n in enumerate(names)]
         np.testing.assert_allclose(got, tracks.expression[i], atol=1e-5)
         bpy.context.scene.frame_set(i)
         head_local = rest + np.tensordot(tracks.expression[i].astype(np.float64), basis, axes=1)

@@ -42,7 +42,7 @@ def test_import_tracks_operator_and_bake_operator_round_trip(scene, tmp_path: Pa
     profile = make_profile(tmp_path)
     assert bpy.ops.talking_head.import_tracks(profile=str(profile), start_frame=5) == {"FINISHED"}
     props = scene.talking_head
-    assert props.result == "Take 1: frames 5-14" and props.error == ""
+    assert props.result.startswith("Take 1: frames 5-14, PCA keys") and props.error == ""
     assert scene.sequence_editor.strips["TH_audio"].frame_start == 5  # the profile's audio with its own tracks
     out = tmp_path / "baked.json"
     assert bpy.ops.talking_head.bake_tracks(filepath=str(out)) == {"FINISHED"}

@@ -1,4 +1,5 @@
-"""`talking-head export`: a .glb with mesh, texture, morph targets, weights and head TRS animation."""
+"""`talking-head export`: a .glb with mesh, texture, morph targets, weights and head TRS animation; and
+Blender's own glTF importer plays it back right (blender tier)."""
 
 from __future__ import annotations
 
@@ -54,12 +55,17 @@ def test_cli_export_writes_a_valid_animated_glb(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["anim.glb"]  # atomic: no temp left
     gltf = gl.GLTF2().load(str(out))
     mesh = gltf.meshes[0]
-    assert mesh.extras["targetNames"] == tracks.basis
+    assert mesh.extras["targetNames"] == [n + sign for n in tracks.basis for sign in "+-"]
     prim = mesh.primitives[0]
-    assert len(prim.targets) == len(tracks.basis)
+    assert len(prim.targets) == 2 * len(tracks.basis)
     with np.load(profile / "face_model.npz") as model:
         np.testing.assert_array_equal(_read(gltf, prim.attributes.POSITION), model["vertices"])
-        np.testing.assert_array_equal(_read(gltf, prim.targets[1]["POSITION"]), model["basis"][1])
+        plus, minus = _read(gltf, prim.targets[2]["POSITION"]), _read(gltf, prim.targets[3]["POSITION"])
+        scale = np.abs(tracks.expression[:, 1]).max()
+        np.testing.assert_allclose(plus, scale * model["basis"][1], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(minus, -plus)
+        deltas = np.stack([_read(gltf, t["POSITION"]) for t in prim.targets])
+        basis = model["basis"]
         np.testing.assert_allclose(_read(gltf, prim.attributes.TEXCOORD_0)[:, 1], 1 - model["uvs"][:, 1])
         assert _read(gltf, prim.indices).reshape(-1, 3).tolist() == model["triangles"].tolist()
     assert gltf.images[0].mimeType == "image/png" and gltf.materials[0].pbrMetallicRoughness.baseColorTexture
@@ -71,7 +77,11 @@ def test_cli_export_writes_a_valid_animated_glb(tmp_path: Path) -> None:
     times = _read(gltf, by_path["weights"][1].input)
     np.testing.assert_allclose(times, np.arange(tracks.frame_count) / tracks.fps, rtol=1e-6)
     weights = _read(gltf, by_path["weights"][1].output).reshape(tracks.frame_count, -1)
-    np.testing.assert_array_equal(weights, tracks.expression)
+    assert weights.min() >= 0 and weights.max() <= 1  # Blender's importer clamps sliders to [0, 1]
+    assert weights.max() == pytest.approx(1.0)
+    # the same face: sum of weighted +/- targets == expression @ basis, every frame
+    np.testing.assert_allclose(np.tensordot(weights, deltas, axes=1),
+                               np.tensordot(tracks.expression, basis, axes=1), atol=1e-7)
     np.testing.assert_array_equal(_read(gltf, by_path["translation"][1].output), tracks.pose[:, 3:])
     rot = _read(gltf, by_path["rotation"][1].output)
     for i in (0, 5, tracks.frame_count - 1):
@@ -94,3 +104,31 @@ def test_export_refuses_a_directory_that_is_not_a_profile(tmp_path: Path, capsys
     assert main(["--progress", "quiet", "export", str(tmp_path), str(profile / "tracks.json"), "-o",
                  str(tmp_path / "x.glb")]) == 2
     assert "not a profile directory" in capsys.readouterr().err
+
+
+@pytest.mark.blender
+def test_blender_reimports_every_key_value_right(tmp_path: Path) -> None:
+    bpy = pytest.importorskip("bpy")
+    profile = make_profile(tmp_path)
+    tracks = load_tracks(profile / "tracks.json")
+    out = tmp_path / "anim.glb"
+    assert main(["--progress", "quiet", "export", str(profile), str(profile / "tracks.json"), "-o", str(out)]) == 0
+    gltf = gl.GLTF2().load(str(out))
+    anim = gltf.animations[0]
+    sampler = next(anim.samplers[c.sampler] for c in anim.channels if c.target.path == "weights")
+    want = _read(gltf, sampler.output).reshape(tracks.frame_count, -1)
+    names = gltf.meshes[0].extras["targetNames"]
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 25, 1.0
+    bpy.ops.import_scene.gltf(filepath=str(out))
+    face = next(o for o in scene.objects if o.type == "MESH")
+    key = face.data.shape_keys
+    assert [b.name for b in key.key_blocks[1:]] == names
+    wrong = 0
+    for i in range(tracks.frame_count):  # every frame, every key, as the slider lets it play
+        scene.frame_set(i)  # the importer keys glTF time t at frame t * fps
+        got = np.array([key.key_blocks[n].value for n in names])
+        wrong += int((np.abs(got - want[i]) > 1e-5).sum())
+    assert wrong == 0
+    bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -22,10 +22,11 @@ from typing import Any
 import bpy
 import numpy as np
 
-from ..data import track_math
-from ..data.formats import TracksData, basis_order
+from ..data import keying, track_math
+from ..data.formats import ArkitData, TracksData, basis_order
 from ..data.profile import Profile
 from ..errors import AddonError
+from . import scene_setup
 
 ROOT_ROTATION_X = math.pi / 2
 SENSOR_WIDTH_MM = 36.0
@@ -54,12 +55,25 @@ class Rig:
 
 
 @dataclass
+class ImportOptions:
+    """How a take is keyed and how a new rig sets up the scene (docs/blender.md)."""
+
+    mode: str = "ARKIT"  # ARKIT: ARKit-52 keys (+ residual on the PCA keys); PCA: the basis keys only
+    match_fps: bool = False  # True: set the scene's fps to the tracks'; False: resample to the scene's
+    framing: str = "FACE"  # FACE: camera framed on the face; CLIP: the clip's whole frame
+    lighting: str = "SH"  # SH: the profile's lighting as the world; UNLIT: texture as emission; KEEP
+    closed: bool = True  # eyeballs, mouth cavity, teeth and tongue (closed_geometry.py)
+
+
+@dataclass
 class TakeResult:
     rig: Rig
     take: int
     frame_start: int
     frame_end: int
     resampled: bool
+    notes: list[str]
+    mode: str = "PCA"
 
 
 def shape_key_path(name: str) -> str:
@@ -96,7 +110,8 @@ def find_rig(scene: bpy.types.Scene, profile_id: str | None = None,
     return None
 
 
-def _build_rig(scene: bpy.types.Scene, profile: Profile, created: list[Any]) -> Rig:
+def _build_rig(scene: bpy.types.Scene, profile: Profile, created: list[Any], options: ImportOptions,
+               rest: np.ndarray, pose: np.ndarray, undo: scene_setup.Undo, notes: list[str]) -> Rig:
     collection = bpy.data.collections.new("Talking Head")
     created.append(collection)
     scene.collection.children.link(collection)
@@ -114,17 +129,9 @@ def _build_rig(scene: bpy.types.Scene, profile: Profile, created: list[Any]) -> 
     root.rotation_euler = (ROOT_ROTATION_X, 0.0, 0.0)
     root.empty_display_size = 0.05
 
-    f, cx, cy = profile.camera
     cam_data = bpy.data.cameras.new("TH_camera")
     created.append(cam_data)
-    cam_data.sensor_fit = "HORIZONTAL"
-    cam_data.sensor_width = SENSOR_WIDTH_MM
-    cam_data.lens = f * SENSOR_WIDTH_MM / profile.width
-    # principal point (cx, cy) off the frame centre -> lens shift, in units of the larger frame side
-    side = max(profile.width, profile.height)
-    cam_data.shift_x = (profile.width / 2 - cx) / side
-    cam_data.shift_y = (cy - profile.height / 2) / side
-    cam_data.clip_start = 0.01
+    scene_setup.frame_camera(cam_data, scene, profile, pose, options.framing, undo)
     camera = new_object("TH_camera", cam_data, "camera")
     camera.parent = root
 
@@ -134,23 +141,54 @@ def _build_rig(scene: bpy.types.Scene, profile: Profile, created: list[Any]) -> 
     head.empty_display_type = "SPHERE"
     head.empty_display_size = 0.12
 
-    mesh = _build_mesh(profile, created)
+    mesh = _build_mesh(profile, created, unlit=options.lighting == "UNLIT")
     face = new_object("TH_face", mesh, "face")
     face.parent = head
+    face["th_rest"] = [float(v) for v in rest]
+    basis_co = rest_coords(profile, rest)
+    mesh.vertices.foreach_set("co", basis_co.ravel())
     face.shape_key_add(name="Basis", from_mix=False)
-    rest = profile.vertices.astype(np.float32)
     for name, delta in zip(profile.basis_names, profile.basis, strict=True):
         block = face.shape_key_add(name=name, from_mix=False)
-        block.data.foreach_set("co", (rest + delta).ravel())
+        block.data.foreach_set("co", (basis_co + delta).ravel())
         block.slider_min, block.slider_max = -SLIDER_RANGE, SLIDER_RANGE
 
-    if scene.camera is None:
-        scene.camera = camera
-    scene.render.resolution_x, scene.render.resolution_y = profile.width, profile.height
-    return Rig(root=root, camera=camera, head=head, face=face)
+    hidden = scene_setup.clear_startup_objects(scene, undo)
+    if hidden:
+        notes.append(f"hid the startup {' and '.join(hidden)} (they enclose / relight the face)")
+    scene_setup._set(undo, scene, "camera", camera)
+    scene_setup.apply_lighting(scene, profile, options.lighting, created, undo)
+    rig = Rig(root=root, camera=camera, head=head, face=face)
+    if options.closed:
+        from .closed_geometry import build_closed_geometry
+
+        build_closed_geometry(rig, profile, basis_co, new_object, created, scene.view_layers[0])
+    return rig
 
 
-def _build_mesh(profile: Profile, created: list[Any]) -> bpy.types.Mesh:
+def rest_coords(profile: Profile, rest: np.ndarray) -> np.ndarray:
+    """[N, 3] float32 vertices of the rig's Basis: the profile's face at expression `rest`."""
+    return (profile.vertices + np.tensordot(rest.astype(np.float32), profile.basis, axes=1)).astype(np.float32)
+
+
+def ensure_keys(rig: Rig, profile: Profile, columns: list[keying.Column], created_keys: list[str]) -> None:
+    """Shape keys for the take's non-PCA columns (ARKit shapes, layers), made from the basis if missing."""
+    key = rig.key
+    basis_co = np.empty(len(profile.vertices) * 3, dtype=np.float32)
+    key.key_blocks["Basis"].data.foreach_get("co", basis_co)
+    for col in columns:
+        if col.shape is None:
+            continue
+        delta = np.tensordot(col.shape.astype(np.float32), profile.basis, axes=1).ravel()
+        block = key.key_blocks.get(col.name)
+        if block is None:
+            block = rig.face.shape_key_add(name=col.name, from_mix=False)
+            created_keys.append(col.name)
+        block.data.foreach_set("co", basis_co + delta)
+        block.slider_min, block.slider_max = col.slider
+
+
+def _build_mesh(profile: Profile, created: list[Any], unlit: bool = False) -> bpy.types.Mesh:
     mesh = bpy.data.meshes.new("TH_face")
     created.append(mesh)
     n, tris = len(profile.vertices), profile.triangles
@@ -166,11 +204,11 @@ def _build_mesh(profile: Profile, created: list[Any]) -> bpy.types.Mesh:
     uv = mesh.uv_layers.new(name="UVMap")
     uv.data.foreach_set("uv", profile.uvs[tris.ravel()].ravel())
     mesh.polygons.foreach_set("use_smooth", np.ones(len(tris), dtype=bool))
-    mesh.materials.append(_build_material(profile, created))
+    mesh.materials.append(_build_material(profile, created, unlit))
     return mesh
 
 
-def _build_material(profile: Profile, created: list[Any]) -> bpy.types.Material:
+def _build_material(profile: Profile, created: list[Any], unlit: bool = False) -> bpy.types.Material:
     material = bpy.data.materials.new("TH_face")
     created.append(material)
     material.use_nodes = True
@@ -184,9 +222,15 @@ def _build_material(profile: Profile, created: list[Any]) -> bpy.types.Material:
     node = tree.nodes.new("ShaderNodeTexImage")
     node.image = image  # type: ignore[attr-defined]
     node.location = (-400, 250)
-    if bsdf is not None:
+    if unlit:  # the texture as it is, whatever the scene's lights: an emission shader
+        emission = tree.nodes.new("ShaderNodeEmission")
+        output = next(n for n in tree.nodes if n.type == "OUTPUT_MATERIAL")
+        tree.links.new(node.outputs["Color"], emission.inputs["Color"])
+        tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    elif bsdf is not None:
         tree.links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
         bsdf.inputs["Roughness"].default_value = 0.6  # type: ignore[attr-defined]
+        bsdf.inputs["Specular IOR Level"].default_value = 0.25  # type: ignore[attr-defined]  # skin, not plastic
     return material
 
 
@@ -230,14 +274,6 @@ def action_fcurves(action: bpy.types.Action, datablock: Any) -> list[bpy.types.F
     return curves
 
 
-def _keyed_values(tracks: TracksData, order: list[int], dst_fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Expression columns in profile order and unwrapped pose, resampled to the scene's fps."""
-    expression = [[row[i] for i in order] for row in tracks.expression]
-    exp = np.asarray(track_math.resample(expression, tracks.fps, dst_fps), dtype=np.float64)
-    pose = np.asarray(track_math.resample_pose(tracks.pose, tracks.fps, dst_fps), dtype=np.float64)
-    return exp, pose
-
-
 def _store_take_metadata(action: bpy.types.Action, tracks: TracksData, columns: list[list[float]],
                          start: int, keyed_fps: float, extra: dict[str, Any]) -> None:
     # the original double values: bake-back returns them exactly for curves nobody edited
@@ -256,51 +292,138 @@ def _store_take_metadata(action: bpy.types.Action, tracks: TracksData, columns: 
         action[key] = value
 
 
+def _rest_for(tracks: TracksData, order: list[int], options: ImportOptions) -> np.ndarray:
+    """The Basis expression of a new rig: the ARKit rest face when keyed as ARKit, else 0."""
+    if options.mode == "ARKIT" and tracks.arkit is not None:
+        return np.asarray(tracks.arkit.rest, dtype=np.float64)[order]
+    return np.zeros(len(order))
+
+
 def import_take(scene: bpy.types.Scene, profile: Profile, tracks: TracksData, *, start_frame: int = 1,
-                audio_path: str | None = None, tracks_path: str = "") -> TakeResult:
+                audio_path: str | None = None, tracks_path: str = "",
+                options: ImportOptions | None = None) -> TakeResult:
     """Create (or reuse) the profile's rig and key `tracks` on it as a new take. All-or-nothing."""
+    options = options or ImportOptions()
     order = basis_order(tracks.basis, profile.basis_names, tracks_path or "")
     if audio_path and not os.path.isfile(audio_path):
         raise AddonError(f"Audio file not found: {audio_path}. Pick an existing audio file.")
-    fps = scene_fps(scene)
-    exp, pose = _keyed_values(tracks, order, fps)
-    frames = start_frame + np.arange(len(exp), dtype=np.float64)
     created: list[Any] = []
+    created_keys: list[str] = []
     undo: list[tuple[Any, Any]] = []  # (animation_data, previous action) of a reused rig
+    scene_undo: scene_setup.Undo = []
+    notes: list[str] = []
+    rig = find_rig(scene, profile.profile_id)
     try:
-        rig = find_rig(scene, profile.profile_id)
+        fps = scene_fps(scene)
+        if fps != tracks.fps and options.match_fps:
+            scene_setup.set_scene_fps(scene, tracks.fps, scene_undo)
+            notes.append(f"scene fps set from {fps:g} to the tracks' {tracks.fps:g}")
+            fps = scene_fps(scene)
+        elif fps != tracks.fps:
+            notes.append(f"resampled from the tracks' {tracks.fps:g} fps to the scene's {fps:g} fps "
+                         "(Match fps sets the scene's instead)")
         if rig is None:
-            rig = _build_rig(scene, profile, created)
+            pose0 = np.median(np.asarray(tracks.pose, dtype=np.float64), axis=0)
+            rig = _build_rig(scene, profile, created, options, _rest_for(tracks, order, options), pose0,
+                             scene_undo, notes)
         key = rig.key
+        rest = np.asarray(rig.face.get("th_rest", [0.0] * len(order)), dtype=np.float64)
+        plan = keying.plan_columns(tracks, profile.basis_names, order, options.mode, rest, SLIDER_RANGE)
+        notes.extend(plan.notes)
+        ensure_keys(rig, profile, plan.columns, created_keys)
         for db in (key, rig.head):
             undo.append((db, db.animation_data.action if db.animation_data else None))
         names = [a.name for a in bpy.data.actions]
         take = track_math.next_take_number(names)
         shapes_name, pose_name = track_math.take_action_names(take)
-        extra = {"th_take": take, "th_audio_path": audio_path or "", "th_tracks_path": tracks_path}
+        extra = {"th_take": take, "th_audio_path": audio_path or "", "th_tracks_path": tracks_path,
+                 "th_mode": plan.mode}
+        columns = np.stack([c.values for c in plan.columns], 1)
+        keyed = np.asarray(track_math.resample(columns.tolist(), tracks.fps, fps), dtype=np.float64)
+        pose = np.asarray(track_math.resample_pose(tracks.pose, tracks.fps, fps), dtype=np.float64)
+        frames = start_frame + np.arange(len(keyed), dtype=np.float64)
         shapes = _assign_new_action(key, shapes_name, created)
-        for k, name in enumerate(profile.basis_names):
-            _write_curve(_fcurve(shapes, key, shape_key_path(name), 0), frames, exp[:, k])
-        _store_take_metadata(shapes, tracks, [[r[i] for i in order] for r in tracks.expression], start_frame,
-                             fps, {**extra, "th_columns": json.dumps(profile.basis_names)})
+        for k, col in enumerate(plan.columns):
+            _write_curve(_fcurve(shapes, key, shape_key_path(col.name), 0), frames, keyed[:, k])
+        _store_take_metadata(shapes, tracks, columns.tolist(), start_frame, fps, {
+            **extra, "th_columns": json.dumps([c.name for c in plan.columns]),
+            "th_shapes": json.dumps({c.name: c.shape.tolist() for c in plan.columns if c.shape is not None}),
+            "th_rest": json.dumps(rest.tolist()), "th_profile_basis": json.dumps(profile.basis_names)})
         head_action = _assign_new_action(rig.head, pose_name, created)
         for c, (path, index) in enumerate(POSE_PATHS):
             _write_curve(_fcurve(head_action, rig.head, path, index), frames, pose[:, c])
         _store_take_metadata(head_action, tracks, tracks.pose, start_frame, fps, extra)
+        push_take_to_nla(rig, take, start_frame)
         if audio_path:
             set_sound_strip(scene, audio_path, start_frame, created)
         scene.frame_start = start_frame
-        scene.frame_end = start_frame + len(exp) - 1
+        scene.frame_end = start_frame + len(keyed) - 1
         rig.head["th_take"] = take
     except Exception:
         for db, action in undo:
             if db.animation_data is not None:
                 db.animation_data.action = action
+        if rig is not None and created_keys and rig.face.data.shape_keys is not None:
+            for name in reversed(created_keys):
+                block = rig.face.data.shape_keys.key_blocks.get(name)
+                if block is not None:
+                    rig.face.shape_key_remove(block)
         _remove(created, scene)
+        for step in reversed(scene_undo):
+            step()
         raise
     scene.frame_set(start_frame)
     return TakeResult(rig=rig, take=take, frame_start=start_frame, frame_end=int(frames[-1]),
-                      resampled=fps != tracks.fps)
+                      resampled=fps != tracks.fps, notes=notes, mode=plan.mode)
+
+
+NLA_PREFIX = "TH_take_"
+
+
+def push_take_to_nla(rig: Rig, take: int, start_frame: int) -> None:
+    """One NLA track per take (on the shape keys and on the head) holding its action as a strip, muted: the
+    active action plays the current take, and switch_take() makes any other one current again."""
+    for db in (rig.key, rig.head):
+        anim = db.animation_data
+        action = anim.action
+        track = anim.nla_tracks.new()
+        track.name = f"{NLA_PREFIX}{take:03d}"
+        strip = track.strips.new(track.name, start_frame, action)
+        if HAS_SLOTS and hasattr(strip, "action_slot") and anim.action_slot is not None:
+            strip.action_slot = anim.action_slot
+        track.mute = True
+
+
+def take_numbers(rig: Rig) -> list[int]:
+    """Take numbers that have an NLA track on the face's shape keys."""
+    anim = rig.key.animation_data
+    out = []
+    for track in anim.nla_tracks if anim else ():
+        if track.name.startswith(NLA_PREFIX) and track.name[len(NLA_PREFIX):].isdigit():
+            out.append(int(track.name[len(NLA_PREFIX):]))
+    return sorted(out)
+
+
+def switch_take(scene: bpy.types.Scene, rig: Rig, take: int) -> None:
+    """Make take `take` the active one (its actions, frame range and sound strip)."""
+    shapes_name, pose_name = track_math.take_action_names(take)
+    shapes, pose = bpy.data.actions.get(shapes_name), bpy.data.actions.get(pose_name)
+    if shapes is None or pose is None:
+        raise AddonError(f"Take {take} is gone (its actions {shapes_name}/{pose_name} were deleted).")
+    for db, action in ((rig.key, shapes), (rig.head, pose)):
+        anim = db.animation_data or db.animation_data_create()
+        anim.action = action
+        if HAS_SLOTS and anim.action_slot is None and len(action.slots):
+            anim.action_slot = action.slots[0]
+    start = int(shapes["th_start_frame"])
+    count = track_math.resampled_count(int(shapes["th_frame_count"]), float(shapes["th_fps"]),
+                                       float(shapes["th_keyed_fps"]))
+    scene.frame_start, scene.frame_end = start, start + count - 1
+    audio = str(shapes.get("th_audio_path", ""))
+    if audio and os.path.isfile(audio):
+        set_sound_strip(scene, audio, start, [])
+    rig.head["th_take"] = take
+    scene.frame_set(start)
 
 
 def set_sound_strip(scene: bpy.types.Scene, path: str, start_frame: int, created: list[Any]) -> None:
@@ -317,7 +440,7 @@ def _remove(created: list[Any], scene: bpy.types.Scene) -> None:
     # datablock type -> its bpy.data collection; anything else is a sound strip
     owners = ((bpy.types.Object, "objects"), (bpy.types.Collection, "collections"), (bpy.types.Mesh, "meshes"),
               (bpy.types.Camera, "cameras"), (bpy.types.Material, "materials"), (bpy.types.Image, "images"),
-              (bpy.types.Action, "actions"))
+              (bpy.types.Action, "actions"), (bpy.types.World, "worlds"))
     for item in reversed(created):
         try:
             owner = next((name for kind, name in owners if isinstance(item, kind)), None)
@@ -394,7 +517,21 @@ def bake_take(rig: Rig) -> TracksData:
     provenance = {"source": "blender", "baked_from": provenance, "take": int(shapes.get("th_take", 0)),
                   "blender_version": ".".join(map(str, bpy.app.version))}
     audio = json.loads(str(shapes.get("th_audio_meta", "null")))
-    expression = np.stack([columns[n] for n in basis], 1) if basis else np.zeros((count, 0))
+    profile_basis: list[str] = json.loads(str(shapes.get("th_profile_basis", json.dumps(basis))))
+    extra_shapes: dict[str, list[float]] = json.loads(str(shapes.get("th_shapes", "{}")))
+    rest = np.asarray(json.loads(str(shapes.get("th_rest", "[]"))) or np.zeros(len(profile_basis)))
+    if not extra_shapes and not rest.any():  # PCA keys only: the columns are the expression, exactly
+        expression = np.stack([columns[n] for n in basis], 1) if basis else np.zeros((count, 0))
+    else:
+        combined = keying.combine(columns, extra_shapes, profile_basis, rest, count)
+        expression = combined[:, [profile_basis.index(n) for n in basis]]
+    arkit = None
+    if str(shapes.get("th_mode", "PCA")) == "ARKIT" and extra_shapes:  # the (edited) ARKit curves, kept as such
+        order = [profile_basis.index(n) for n in basis]
+        names = [n for n in exp_order if n in extra_shapes]
+        arkit = ArkitData(names=names, shapes=[[extra_shapes[n][i] for i in order] for n in names],
+                          weights=np.clip(np.stack([columns[n] for n in names], 1), 0.0, 1.0).tolist(),
+                          rest=[float(rest[i]) for i in order])
     return TracksData(fps=src_fps, basis=basis, expression=expression.tolist(), pose=pose.tolist(),
                       profile_id=str(shapes["th_profile_id"]), face_model=str(shapes["th_face_model"]),
-                      provenance=provenance, audio=audio)
+                      provenance=provenance, audio=audio, arkit=arkit)

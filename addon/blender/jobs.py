@@ -17,6 +17,7 @@ from typing import Any
 import bpy
 
 from ..clients.client import Backend, Job
+from ..data.progress_lines import LinePacer, overall_eta, progress_line
 from ..errors import AddonError
 
 POLL_INTERVAL_S = 0.2
@@ -166,7 +167,21 @@ def start(pipeline: Pipeline, *, blocking: bool) -> Pipeline:
 
 
 def run_blocking(pipeline: Pipeline) -> None:
-    while pipeline.tick():
+    """Run to the end; in background mode print progress lines (percent, stage, ETA) to stdout."""
+    lines = bool(bpy.app.background)
+    pacer, t0 = LinePacer(), time.monotonic()
+    while True:
+        running = pipeline.tick()
+        if lines:
+            now = time.monotonic()
+            if pacer.due(pipeline.stage, pipeline.overall, now) or not running:
+                last = pipeline.index >= len(pipeline.steps) - 1
+                eta = 0.0 if not running else overall_eta(pipeline.overall, now - t0, pipeline.eta_s, last)
+                stage = (pipeline.error or "done") if not running else pipeline.stage
+                print(progress_line(pipeline.title, 1.0 if not running and not pipeline.error
+                                    else pipeline.overall, stage, eta), flush=True)
+        if not running:
+            break
         time.sleep(0.05)
     _sync_props(pipeline)
 

@@ -22,6 +22,7 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from ..clients.client import make_backend
 from ..data.formats import load_tracks, save_tracks
 from ..data.profile import load_profile
+from ..data.sound_files import sound_files
 from ..errors import AddonError
 from . import animation, jobs
 from .preferences import get_settings, profiles_dir
@@ -89,16 +90,28 @@ def import_files(scene: bpy.types.Scene, profile_dir: str, tracks_path: str, aud
     if audio is None:
         own = profile.tracks_path is not None and os.path.samefile(tracks_path, profile.tracks_path)
         audio = profile.audio_path if own else None
-    result = animation.import_take(scene, profile, tracks, start_frame=start_frame, audio_path=audio,
-                                   tracks_path=tracks_path)
     props: Any = scene.talking_head  # type: ignore[attr-defined]
+    result = animation.import_take(scene, profile, tracks, start_frame=start_frame, audio_path=audio,
+                                   tracks_path=tracks_path, options=import_options(props))
     props.profile_dir, props.tracks_path = profile.directory, tracks_path
     return result
 
 
+def import_options(props: Any) -> animation.ImportOptions:
+    return animation.ImportOptions(mode=props.rig_mode, match_fps=props.match_fps, framing=props.framing,
+                                   lighting=props.lighting, closed=props.closed_geometry)
+
+
 def _take_note(result: animation.TakeResult) -> str:
-    note = f"Take {result.take}: frames {result.frame_start}-{result.frame_end}"
-    return note + " (resampled to the scene fps)" if result.resampled else note
+    note = f"Take {result.take}: frames {result.frame_start}-{result.frame_end}, {result.mode} keys"
+    return "; ".join([note, *result.notes])
+
+
+def animate_args(props: Any, profile: str, audio: str, tracks: str) -> list[str]:
+    """The `animate` command of Generate and of the batch (the panel's options)."""
+    return ["animate", profile, audio, "-o", tracks, "--personalize", "--pose", props.pose_mode,
+            "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}",
+            "--rig", "arkit" if props.rig_mode == "ARKIT" else "pca"]
 
 
 class _Reporting:
@@ -198,9 +211,7 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
             stamp = time.strftime("%Y%m%d-%H%M%S")
             stem = os.path.splitext(os.path.basename(audio))[0]
             tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
-            steps.append(jobs.Step("Animate", args=[
-                "animate", profile, audio, "-o", tracks, "--personalize", "--pose", props.pose_mode,
-                "--smoothing", f"{props.smoothing:g}", "--expression-scale", f"{props.expression_scale:g}"]))
+            steps.append(jobs.Step("Animate", args=animate_args(props, profile, audio, tracks)))
             start = self.start_frame if self.start_frame >= 0 else props.start_frame
             scene_name = _scene(context).name
 
@@ -211,6 +222,82 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
             return self.launch(context, "Generate", steps, needs_backend=True, blocking=self.wait)
         except AddonError as exc:
             return self.fail(context, str(exc))
+
+
+class TALKING_HEAD_OT_batch_generate(_Reporting, bpy.types.Operator):
+    """One take per sound file of a folder (analysing the clip once if needed), each in its own NLA track"""
+
+    bl_idname = "talking_head.batch_generate"
+    bl_label = "Batch Generate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    audio_dir: StringProperty(name="Audio folder", subtype="DIR_PATH", options={"SKIP_SAVE"})
+    clip: StringProperty(name="Clip", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    profile: StringProperty(name="Profile", subtype="DIR_PATH", options={"SKIP_SAVE"})
+    render: BoolProperty(name="Render each", default=False, options={"SKIP_SAVE"},
+                         description="Also render the photoreal video of every take")
+    wait: _WAIT
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        props = _props(context)
+        try:
+            folder = _abspath(self.audio_dir or props.audio_dir)
+            if not folder or not os.path.isdir(folder):
+                raise AddonError(f"Audio folder not found: {folder or '(none)'}. Pick a folder of sound files.")
+            files = sound_files(folder)
+            if not files:
+                raise AddonError(f"No sound files in {folder} (WAV, FLAC, MP3, Ogg, M4A are recognised by "
+                                 "content). Put the speech files there.")
+            steps: list[jobs.Step] = []
+            if self.profile:
+                profile = _abspath(self.profile)
+                if not _is_profile(profile):
+                    raise AddonError(f"Not a Talking Head profile (no manifest.json): {profile}. Run Analyze.")
+            else:
+                clip = _existing_file(self.clip or props.clip, "target clip")
+                profile = profile_dir_for(context, clip)
+                if not _is_profile(profile):
+                    steps.append(jobs.Step("Analyze", args=["analyze", clip, "-o", profile]))
+            out_dir = output_dir(context)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            scene_name = _scene(context).name
+            start = props.start_frame
+            notes: list[str] = []
+            for audio in files:
+                stem = os.path.splitext(os.path.basename(audio))[0]
+                tracks = os.path.join(out_dir, f"{os.path.basename(profile)}_{stem}_{stamp}.json")
+                steps.append(jobs.Step(f"Animate {stem}", args=animate_args(props, profile, audio, tracks)))
+
+                def finish(tracks: str = tracks, audio: str = audio) -> str:
+                    notes.append(_take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio,
+                                                         start)))
+                    return f"{len(notes)} of {len(files)} takes: " + notes[-1]
+
+                steps.append(jobs.Step(f"Import {stem}", call=finish))
+                if self.render:
+                    video = os.path.join(out_dir, f"{os.path.basename(profile)}_{stem}_{stamp}.mp4")
+                    steps.append(jobs.Step(f"Render {stem}", args=["render", profile, tracks, audio, "-o", video]))
+            return self.launch(context, "Batch", steps, needs_backend=True, blocking=self.wait)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+
+
+class TALKING_HEAD_OT_switch_take(_Reporting, bpy.types.Operator):
+    """Make another take the active one (its actions, frame range and sound)"""
+
+    bl_idname = "talking_head.switch_take"
+    bl_label = "Switch Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    take: IntProperty(name="Take", default=1, min=1)
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        try:
+            animation.switch_take(_scene(context), _rig(context), self.take)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        self.report({"INFO"}, f"Take {self.take} is active")
+        return {"FINISHED"}
 
 
 class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
@@ -241,7 +328,8 @@ class TALKING_HEAD_OT_import_tracks(_Reporting, bpy.types.Operator):
         except AddonError as exc:
             return self.fail(context, str(exc))
         props.error, props.result = "", _take_note(result)
-        self.report({"INFO"}, props.result)
+        fps_differed = any(" fps" in note for note in result.notes)  # set from the tracks, or resampled
+        self.report({"WARNING"} if fps_differed else {"INFO"}, props.result)
         return {"FINISHED"}
 
 
@@ -352,6 +440,74 @@ class TALKING_HEAD_OT_export(_Reporting, bpy.types.Operator):
         return {"FINISHED"}
 
 
+class TALKING_HEAD_OT_retarget(_Reporting, bpy.types.Operator):
+    """Key the character's shape keys (ARKit names or a key map) and head from the face's current take"""
+
+    bl_idname = "talking_head.retarget"
+    bl_label = "Retarget to Character"
+    bl_options = {"REGISTER", "UNDO"}
+
+    target: StringProperty(name="Mesh", options={"SKIP_SAVE"}, description="Object name (empty: the panel's)")
+    keymap: StringProperty(name="Key map", subtype="FILE_PATH", options={"SKIP_SAVE"})
+    head: StringProperty(name="Head", options={"SKIP_SAVE"}, description="Object name (empty: the panel's)")
+    bone: StringProperty(name="Bone", options={"SKIP_SAVE"})
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        from ..data.retarget_map import load_keymap
+        from .retarget import retarget_head, retarget_shapes
+
+        props = _props(context)
+        try:
+            rig = _rig(context)
+            mesh = bpy.data.objects.get(self.target) if self.target else props.retarget_mesh
+            if mesh is None:
+                raise AddonError("No character mesh chosen. Pick it under Retarget (or pass target=).")
+            keymap = self.keymap or props.keymap_path
+            mapping = load_keymap(_abspath(keymap)) if keymap else None
+            _, unmatched = retarget_shapes(rig, mesh, mapping)
+            note = f"Retargeted onto {mesh.name}"
+            if unmatched:
+                note += f" ({len(unmatched)} of its keys unmatched: {', '.join(unmatched[:4])}...)"
+            head = bpy.data.objects.get(self.head) if self.head else props.retarget_head
+            if head is not None:
+                retarget_head(rig, head, self.bone or props.retarget_bone)
+                note += f"; head onto {head.name}"
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props.error, props.result = "", note
+        self.report({"INFO"}, note)
+        return {"FINISHED"}
+
+
+class TALKING_HEAD_OT_save_keymap(_Reporting, bpy.types.Operator):
+    """Write a key map preset (JSON) listing the face's keys and the character's matches, to edit by hand"""
+
+    bl_idname = "talking_head.save_keymap"
+    bl_label = "Save Key Map"
+
+    filepath: StringProperty(name="Key map", subtype="FILE_PATH", options={"SKIP_SAVE"})
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        from ..data.retarget_map import match, save_keymap
+
+        props = _props(context)
+        try:
+            rig = _rig(context)
+            mesh = props.retarget_mesh
+            keys = mesh.data.shape_keys if mesh is not None and mesh.type == "MESH" else None
+            targets = [b.name for b in keys.key_blocks[1:]] if keys else []
+            source = [b.name for b in rig.key.key_blocks[1:]]
+            pairs = match(source, targets)
+            path = _abspath(self.filepath) or os.path.join(output_dir(context), "keymap.json")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            save_keymap({s: pairs.get(s, ("", 1.0)) for s in source}, path)
+        except AddonError as exc:
+            return self.fail(context, str(exc))
+        props.keymap_path, props.error, props.result = path, "", f"Key map written: {path}"
+        self.report({"INFO"}, props.result)
+        return {"FINISHED"}
+
+
 class TALKING_HEAD_OT_cancel(bpy.types.Operator):
     """Stop the running Talking Head job"""
 
@@ -366,6 +522,7 @@ class TALKING_HEAD_OT_cancel(bpy.types.Operator):
         return {"CANCELLED"}
 
 
-CLASSES = (TALKING_HEAD_OT_analyze, TALKING_HEAD_OT_generate, TALKING_HEAD_OT_import_tracks,
+CLASSES = (TALKING_HEAD_OT_analyze, TALKING_HEAD_OT_generate, TALKING_HEAD_OT_batch_generate,
+           TALKING_HEAD_OT_switch_take, TALKING_HEAD_OT_import_tracks,
            TALKING_HEAD_OT_bake_tracks, TALKING_HEAD_OT_render_photoreal, TALKING_HEAD_OT_export,
-           TALKING_HEAD_OT_cancel)
+           TALKING_HEAD_OT_retarget, TALKING_HEAD_OT_save_keymap, TALKING_HEAD_OT_cancel)

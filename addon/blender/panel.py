@@ -75,6 +75,14 @@ class TALKING_HEAD_PT_main(bpy.types.Panel):
         box.prop(props, "expression_scale")
         box.prop(props, "start_frame")
         box.prop(props, "output_dir")
+        box = layout.box()  # how a take lands in the scene
+        box.prop(props, "rig_mode")
+        row = box.row(align=True)
+        row.prop(props, "framing")
+        row.prop(props, "lighting")
+        row = box.row(align=True)
+        row.prop(props, "match_fps")
+        row.prop(props, "closed_geometry")
 
         busy = props.running and jobs.active() is not None
         col = layout.column(align=True)
@@ -88,6 +96,20 @@ class TALKING_HEAD_PT_main(bpy.types.Panel):
         row = col.row(align=True)
         row.operator("talking_head.render_photoreal", icon="RENDER_ANIMATION")
         row.operator_menu_enum("talking_head.export", "format", text="Export", icon="EXPORT")
+        row = col.row(align=True)
+        row.prop(props, "audio_dir", text="")
+        row.operator("talking_head.batch_generate", text="Batch", icon="SEQ_SEQUENCER")
+        _draw_takes(col, context)
+        box = layout.box()
+        box.label(text="Retarget to your character", icon="ARMATURE_DATA")
+        box.prop(props, "retarget_mesh")
+        row = box.row(align=True)
+        row.prop(props, "keymap_path")
+        row.operator("talking_head.save_keymap", text="", icon="FILE_TICK")
+        row = box.row(align=True)
+        row.prop(props, "retarget_head")
+        row.prop(props, "retarget_bone", text="")
+        box.operator("talking_head.retarget", icon="MOD_DATA_TRANSFER")
 
         if busy:
             row = layout.row(align=True)
@@ -104,6 +126,21 @@ class TALKING_HEAD_PT_main(bpy.types.Panel):
             layout.label(text=f"Profile: {bpy.path.basename(props.profile_dir.rstrip('/'))}")
         if props.video_path:
             layout.label(text=f"Video: {bpy.path.basename(props.video_path)}")
+
+
+def _draw_takes(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """One button per take (NLA track) to make it the active one."""
+    from . import animation
+
+    rig = animation.find_rig(context.scene, hint=context.active_object) if context.scene else None
+    takes = animation.take_numbers(rig) if rig is not None else []
+    if len(takes) < 2:
+        return
+    current = int(rig.head.get("th_take", 0)) if rig is not None else 0
+    row = layout.row(align=True)
+    for take in takes[-8:]:
+        op = row.operator("talking_head.switch_take", text=str(take), depress=take == current)
+        op.take = take  # type: ignore[attr-defined]
 
 
 def _wrap(text: str, width: int = 48) -> list[str]:

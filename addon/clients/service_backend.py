@@ -48,6 +48,7 @@ def _parser() -> _Parser:
     n.add_argument("--pose")
     n.add_argument("--smoothing", type=float)
     n.add_argument("--expression-scale", dest="expression_scale", type=float)
+    n.add_argument("--rig", choices=("pca", "arkit"))
     n.add_argument("--personalize", action="store_true")  # the service personalises by itself
     r = sub.add_parser("render", add_help=False)
     r.add_argument("profile")
@@ -198,7 +199,7 @@ class RemoteJob(ThreadedJob):
     def _animate(self) -> None:
         t = self.task
         profile_id, lo = self._ensure_profile(t.profile, 0.0, 0.5)
-        options = _options(pose=t.pose, smoothing=t.smoothing, expression_scale=t.expression_scale)
+        options = _options(pose=t.pose, smoothing=t.smoothing, expression_scale=t.expression_scale, rig=t.rig)
         self._fetch({"kind": "animate", "profile": profile_id, "options": options}, {"audio": t.audio},
                     lo, "tracks.json", t.output)
 

@@ -18,6 +18,7 @@ PROFILE_FORMAT = "talking-head-profile"
 PROFILE_VERSION = 1
 POSE_CHANNELS = ("rx", "ry", "rz", "tx", "ty", "tz")
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+ARKIT_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")  # lower camelCase, as ARKit spells them
 
 
 @dataclass
@@ -26,6 +27,16 @@ class LayerData:
 
     weight: list[float]
     shape: list[float]
+
+
+@dataclass
+class ArkitData:
+    """Expression as ARKit blendshape weights: rest + weights @ shapes approximates the expression."""
+
+    names: list[str]
+    shapes: list[list[float]]  # [N][K] basis coefficients per ARKit shape
+    weights: list[list[float]]  # [T][N] in 0..1
+    rest: list[float]  # [K] the face at all-zero weights
 
 
 @dataclass
@@ -41,6 +52,7 @@ class TracksData:
     provenance: dict[str, Any] = field(default_factory=dict)
     audio: dict[str, Any] | None = None
     layers: dict[str, LayerData] = field(default_factory=dict)
+    arkit: ArkitData | None = None
 
     @property
     def frame_count(self) -> int:
@@ -48,7 +60,7 @@ class TracksData:
 
     @property
     def version(self) -> int:
-        return 2 if self.layers else 1
+        return 2 if self.layers or self.arkit is not None else 1
 
     def without_layers(self) -> list[list[float]]:
         """Expression rows with every layer's contribution taken out (what speech alone moves)."""
@@ -79,6 +91,11 @@ class TracksData:
             data["layers"] = {name: {"weight": [float(v) for v in layer.weight],
                                      "shape": [float(v) for v in layer.shape]}
                               for name, layer in self.layers.items()}
+        if self.arkit is not None:
+            data["arkit"] = {"names": list(self.arkit.names),
+                             "shapes": [[float(v) for v in row] for row in self.arkit.shapes],
+                             "weights": [[float(v) for v in row] for row in self.arkit.weights],
+                             "rest": [float(v) for v in self.arkit.rest]}
         return data
 
 
@@ -148,9 +165,37 @@ def tracks_from_dict(data: Any, where: str = "tracks") -> TracksData:
     if audio is not None and not isinstance(audio, dict):
         raise _bad(where, "'audio' must be an object")
     layers = _layers(data.get("layers", {}), data["version"], len(expression), len(basis), where)
+    arkit = _arkit(data.get("arkit"), data["version"], len(expression), len(basis), where)
     return TracksData(fps=float(fps), basis=list(basis), expression=expression, pose=pose,
                       profile_id=data["profile_id"], face_model=data["face_model"],
-                      provenance=provenance, audio=audio, layers=layers)
+                      provenance=provenance, audio=audio, layers=layers, arkit=arkit)
+
+
+def _arkit(value: Any, version: int, frames: int, width: int, where: str) -> ArkitData | None:
+    """The optional version-2 'arkit' weights (same rules as backend.core.tracks)."""
+    if value is None:
+        return None
+    if version < 2:
+        raise _bad(where, "'arkit' needs format version 2")
+    if not isinstance(value, dict) or set(value) != {"names", "shapes", "weights", "rest"}:
+        raise _bad(where, "'arkit' must be an object with exactly 'names', 'shapes', 'weights' and 'rest'")
+    names = value["names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) and ARKIT_NAME.match(n) for n in names):
+        raise _bad(where, "'arkit.names' must be a list of lower-camelCase names (e.g. 'jawOpen')")
+    if len(set(names)) != len(names):
+        raise _bad(where, "'arkit.names' must be unique")
+    if not names:
+        raise _bad(where, "'arkit.names' is empty (leave 'arkit' out instead)")
+    shapes = _matrix(value["shapes"], "arkit.shapes", width, where)
+    if len(shapes) != len(names):
+        raise _bad(where, f"'arkit.shapes' has {len(shapes)} rows for {len(names)} names")
+    weights = _matrix(value["weights"], "arkit.weights", len(names), where)
+    if len(weights) != frames:
+        raise _bad(where, f"'arkit.weights' has {len(weights)} frames but 'expression' has {frames}")
+    if any(w < 0.0 or w > 1.0 for row in weights for w in row):
+        raise _bad(where, "'arkit.weights' must lie in 0..1")
+    rest = _matrix([value["rest"]], "arkit.rest", width, where)[0]
+    return ArkitData(names=list(names), shapes=shapes, weights=weights, rest=rest)
 
 
 def _layers(value: Any, version: int, frames: int, width: int, where: str) -> dict[str, LayerData]:

@@ -9,6 +9,11 @@ from pathlib import Path
 from backend.core.numbers import EXPRESSION_SCALE, OUTPUT_FPS, SEED, SMOOTHING
 from backend.core.progress import Progress
 
+# sigma in frames of the extra smoothing; the add-on and tools/blender_batch.py use the same value
+# (addon/data/defaults.py): the model's output is already smoothed over 0.06 s (docs/motion.md)
+DEFAULT_SMOOTHING = 0.0
+RIGS = ("pca", "arkit")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("animate", help="lip-synced expression and head-pose tracks from speech",
@@ -22,8 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pose", choices=["predicted", "clip", "still"], default="predicted",
                    help="head pose: 'predicted' samples new motion in the person's style driven by the speech "
                         "(default); 'clip' replays the target clip's own poses; 'still' keeps the head fixed")
-    p.add_argument("--smoothing", type=SMOOTHING.argparse_type(), default=0.0, metavar="S",
-                   help="extra Gaussian smoothing of all curves, sigma in frames, 0 to 10 (default 0: none)")
+    p.add_argument("--smoothing", type=SMOOTHING.argparse_type(), default=DEFAULT_SMOOTHING, metavar="S",
+                   help="extra Gaussian smoothing of all curves, sigma in frames, 0 to 10 (default %(default)g: "
+                        "none; the model's output is already smoothed over 0.06 s)")
+    p.add_argument("--rig", choices=RIGS, default="pca",
+                   help="'arkit' also writes the expression as ARKit-52 blendshape weights (jawOpen, "
+                        "eyeBlinkLeft, ...) in the tracks file (format version 2, docs/formats.md); "
+                        "default 'pca': the basis coefficients only")
     p.add_argument("--expression-scale", type=EXPRESSION_SCALE.argparse_type(), default=1.0, metavar="X",
                    help="scale mouth/face motion around the closed-mouth rest face, 0 to 5 (default 1; 0 = no motion)")
     p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="seed of the sampled head motion (default 0)")
@@ -64,6 +74,11 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
                      expression_scale=args.expression_scale, seed=args.seed, fps=args.fps, progress=progress,
                      phonetics=args.phonetics, samples=getattr(args, "samples", None),
                      decode=getattr(args, "decode", None))
+    if args.rig == "arkit":
+        from backend.face.arkit import with_arkit
+
+        progress.stage("solving ARKit weights")
+        tracks = with_arkit(tracks, args.profile)
     save_tracks(tracks, args.output)
     if args.progress == "json":
         print(json.dumps({"event": "result", "tracks": str(args.output), "frames": tracks.frame_count,

@@ -20,6 +20,11 @@ version 1, so older readers keep reading it):
   full-strength displacement in basis coefficients; ``expression`` already *includes* ``weight * shape`` of
   every layer, so a reader that ignores layers shows the same face, and one that keys a layer separately
   subtracts it from ``expression`` first (`Tracks.without_layers`).
+- optional ``arkit`` (version 2): the expression as ARKit-52 blendshape weights (`talking-head animate --rig
+  arkit`, backend/face/arkit.py): ``{"names": [N lower-camelCase ARKit names], "shapes": [N rows of K floats],
+  "weights": [T rows of N floats in 0..1], "rest": [K floats]}``. ``shapes`` are the ARKit shapes as basis
+  combinations, ``rest`` the closed-mouth face the weights are relative to; ``expression`` stays the full
+  truth (``rest + weights @ shapes`` approximates it; the add-on keys the difference on the PCA keys).
 
 The file is only ever written through `save_tracks`, which validates and writes atomically.
 """
@@ -47,6 +52,7 @@ LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 EXPRESSION_LIMIT = 50.0  # basis units (standard deviations)
 ROTATION_LIMIT = 100.0  # radians (unwrapped curves from Blender may exceed pi)
 TRANSLATION_LIMIT = 100.0  # metres
+ARKIT_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")  # lower camelCase, as ARKit spells them
 
 
 @dataclass
@@ -55,6 +61,18 @@ class Layer:
 
     weight: np.ndarray  # [T] float32 in [0, 1]
     shape: np.ndarray  # [K] float32
+
+
+@dataclass
+class Arkit:
+    """Expression as ARKit blendshape weights: rest + weights @ shapes approximates the expression."""
+
+    names: list[str]
+    shapes: np.ndarray  # [N, K] float32, basis coefficients per ARKit shape
+    weights: np.ndarray  # [T, N] float32 in [0, 1]
+    rest: np.ndarray  # [K] float32, the face at all-zero weights
+
+
 POSE_CHANNELS = ("rx", "ry", "rz", "tx", "ty", "tz")
 
 
@@ -69,11 +87,12 @@ class Tracks:
     provenance: dict[str, Any] = field(default_factory=dict)
     audio: dict[str, Any] | None = None
     layers: dict[str, Layer] = field(default_factory=dict)
+    arkit: Arkit | None = None
 
     @property
     def version(self) -> int:
         """The lowest format version that holds everything here (1 unless version-2 keys are used)."""
-        return 2 if self.layers else 1
+        return 2 if self.layers or self.arkit is not None else 1
 
     def without_layers(self) -> np.ndarray:
         """[T, K] expression with every layer's contribution taken out (what speech alone moves)."""
@@ -110,6 +129,11 @@ class Tracks:
             data["layers"] = {name: {"weight": np.round(layer.weight.astype(np.float64), 5).tolist(),
                                      "shape": np.round(layer.shape.astype(np.float64), 6).tolist()}
                               for name, layer in self.layers.items()}
+        if self.arkit is not None:
+            data["arkit"] = {"names": list(self.arkit.names),
+                             "shapes": np.round(self.arkit.shapes.astype(np.float64), 6).tolist(),
+                             "weights": np.round(self.arkit.weights.astype(np.float64), 5).tolist(),
+                             "rest": np.round(self.arkit.rest.astype(np.float64), 6).tolist()}
         return data
 
 
@@ -165,9 +189,37 @@ def tracks_from_dict(data: Any, where: str = "") -> Tracks:
     if audio is not None and not isinstance(audio, dict):
         raise _fail(where, "'audio' must be an object")
     layers = _layers(data.get("layers", {}), version, expression.shape[0], len(basis), where)
+    arkit = _arkit(data.get("arkit"), version, expression.shape[0], len(basis), where)
     return Tracks(fps=float(fps), basis=list(basis), expression=expression, pose=pose,
                   profile_id=data["profile_id"], face_model=data["face_model"], provenance=provenance,
-                  audio=audio, layers=layers)
+                  audio=audio, layers=layers, arkit=arkit)
+
+
+def _arkit(value: Any, version: int, frames: int, width: int, where: str) -> Arkit | None:
+    """The optional version-2 'arkit' weights (same rules as addon/data/formats.py)."""
+    if value is None:
+        return None
+    if version < 2:
+        raise _fail(where, "'arkit' needs format version 2")
+    if not isinstance(value, dict) or set(value) != {"names", "shapes", "weights", "rest"}:
+        raise _fail(where, "'arkit' must be an object with exactly 'names', 'shapes', 'weights' and 'rest'")
+    names = value["names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) and ARKIT_NAME.match(n) for n in names):
+        raise _fail(where, "'arkit.names' must be a list of lower-camelCase names (e.g. 'jawOpen')")
+    if len(set(names)) != len(names):
+        raise _fail(where, "'arkit.names' must be unique")
+    if not names:
+        raise _fail(where, "'arkit.names' is empty (leave 'arkit' out instead)")
+    shapes = _matrix(value["shapes"], "arkit.shapes", width, where)
+    if len(shapes) != len(names):
+        raise _fail(where, f"'arkit.shapes' has {len(shapes)} rows for {len(names)} names")
+    weights = _matrix(value["weights"], "arkit.weights", len(names), where)
+    if len(weights) != frames:
+        raise _fail(where, f"'arkit.weights' has {len(weights)} frames but 'expression' has {frames}")
+    if weights.size and (weights.min() < 0.0 or weights.max() > 1.0):
+        raise _fail(where, "'arkit.weights' must lie in 0..1")
+    rest = _matrix([value["rest"]], "arkit.rest", width, where)[0]
+    return Arkit(names=list(names), shapes=shapes, weights=weights, rest=rest)
 
 
 def _layers(value: Any, version: int, frames: int, width: int, where: str) -> dict[str, Layer]:

@@ -1,5 +1,11 @@
-"""Write the animated face as a binary glTF (.glb) without Blender: mesh + UVs + texture, one morph target
-per expression basis vector with a weights animation, and the head pose as a TRS animation on a "head" node.
+"""Write the animated face as a binary glTF (.glb) without Blender: mesh + UVs + texture, morph targets with
+a weights animation, and the head pose as a TRS animation on a "head" node.
+
+Morph weights all lie in [0, 1]: Blender's glTF importer clamps its shape-key sliders to [0, 1] (the first
+key's range), so a coefficient keyed as is (unit variance, often below 0 or above 1) would play back wrong.
+Each basis vector k becomes two targets, ``<name>+`` = s_k * basis_k and ``<name>-`` = -s_k * basis_k, with
+s_k the largest |coefficient| of the take, and weights max(e, 0) / s_k and max(-e, 0) / s_k: the same face,
+every weight in [0, 1]. Both targets of a pair are never non-zero at once.
 
 glTF is Y-up and right-handed with cameras looking down -Z: exactly our OpenGL camera frame, so the pose
 goes in as is. Node tree: talking_head -> {camera, head -> face(mesh)}. Blender's importer turns this into an
@@ -126,12 +132,26 @@ class _Blob:
         return len(self.gltf.accessors) - 1
 
 
+def split_targets(names: list[str], basis: np.ndarray, expression: np.ndarray
+                  ) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """(+/- target names, [2K] f32 displacement arrays, [T, 2K] f32 weights in [0, 1]); see the docstring."""
+    scale = np.maximum(np.abs(expression).max(axis=0), 1e-6)  # [K]
+    out_names, deltas, columns = [], [], []
+    for k, name in enumerate(names):
+        for sign, suffix in ((1.0, "+"), (-1.0, "-")):
+            out_names.append(name + suffix)
+            deltas.append((sign * scale[k] * basis[k]).astype(np.float32))
+            columns.append(np.clip(sign * expression[:, k] / scale[k], 0.0, 1.0))
+    return out_names, deltas, np.stack(columns, 1).astype(np.float32)
+
+
 def build_gltf(asset: FaceAsset, tracks: Tracks) -> gl.GLTF2:
     if set(tracks.basis) != set(asset.basis_names) or len(tracks.basis) != len(asset.basis_names):
         raise UserError(f"the tracks' expression basis ({len(tracks.basis)} names) does not match the profile's "
                         f"({len(asset.basis_names)} names)", hint="export tracks generated for this profile")
     order = [tracks.basis.index(n) for n in asset.basis_names]
-    weights = tracks.expression[:, order].astype(np.float32)
+    names, target_deltas, weights = split_targets(asset.basis_names, asset.basis,
+                                                  tracks.expression[:, order].astype(np.float64))
     pose = tracks.pose.astype(np.float64)
     pose[:, :3] = np.unwrap(pose[:, :3], axis=0)
 
@@ -144,8 +164,7 @@ def build_gltf(asset: FaceAsset, tracks: Tracks) -> gl.GLTF2:
         TEXCOORD_0=blob.accessor(np.stack([asset.uvs[:, 0], 1.0 - asset.uvs[:, 1]], 1).astype(np.float32),
                                  gl.VEC2, gl.ARRAY_BUFFER),
     )
-    targets = [{"POSITION": blob.accessor(asset.basis[k], gl.VEC3, gl.ARRAY_BUFFER, minmax=True)}
-               for k in range(len(asset.basis_names))]
+    targets = [{"POSITION": blob.accessor(delta, gl.VEC3, gl.ARRAY_BUFFER, minmax=True)} for delta in target_deltas]
     indices = blob.accessor(asset.triangles.reshape(-1).astype(np.uint32), gl.SCALAR, gl.ELEMENT_ARRAY_BUFFER)
     material = None
     if asset.texture is not None:
@@ -161,7 +180,7 @@ def build_gltf(asset: FaceAsset, tracks: Tracks) -> gl.GLTF2:
     gltf.meshes.append(gl.Mesh(
         name="face", weights=[0.0] * len(targets),
         primitives=[gl.Primitive(attributes=attrs, indices=indices, material=material, targets=targets)],
-        extras={"targetNames": list(asset.basis_names)}))
+        extras={"targetNames": names}))
 
     yfov = 2 * math.atan(asset.height / 2 / asset.focal_px)
     gltf.cameras.append(gl.Camera(type="perspective", name="clip_camera", perspective=gl.Perspective(

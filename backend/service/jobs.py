@@ -59,6 +59,8 @@ class AnimateOptions(_Request):
     smoothing: float | None = Field(None, **SMOOTHING.field(), description="temporal smoothing strength")
     expression_scale: float | None = Field(None, **EXPRESSION_SCALE.field(),
                                            description="scale on the predicted expressions")
+    rig: Literal["pca", "arkit"] | None = Field(
+        None, description="'arkit': also write ARKit-52 blendshape weights in the tracks (format version 2)")
 
 
 class RenderOptions(_Request):
@@ -157,6 +159,8 @@ def plan_step(store: JobStore, job: Job, step: str) -> StepPlan:
             argv += ["--smoothing", f"{opts['smoothing']:g}"]
         if opts.get("expression_scale") is not None:
             argv += ["--expression-scale", f"{opts['expression_scale']:g}"]
+        if opts.get("rig"):
+            argv += ["--rig", opts["rig"]]
         return StepPlan(argv, lambda: _publish(target, out, "tracks.json"))
     if step == "render":
         opts = p.get("options") or p.get("render") or {}
