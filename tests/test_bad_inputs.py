@@ -173,7 +173,7 @@ def fill(folder: Path, leave: int) -> None:
 @pytest.mark.parametrize("command", ["render", "analyze", "export"])
 def test_full_disk_is_a_clear_error(command: str, world: dict[str, Path], tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk") as disk:
-        fill(disk, 64 << 10)
+        fill(disk, 16 << 10)
         out = disk / "out" / {"render": "video.mp4", "analyze": "profile", "export": "anim.glb"}[command]
         argv = {"render": ["render", str(world[P]), str(world[TR]), str(world[AU]), "-o", str(out), "--clip",
                            str(world["clip"])],

@@ -16,14 +16,19 @@ MB = 1 << 20
 
 
 def writable_dir(directory: str | os.PathLike[str], what: str = "output") -> Path:
-    """Create `directory` if needed and prove a file can be written in it; UserError naming why not."""
+    """Prove a file can be written in `directory` (or, when it does not exist yet, that its nearest existing
+    parent can take it); UserError naming why not. Creates nothing that outlives the check."""
     d = Path(directory)
+    probe = d
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(prefix=".th-write-test-", dir=d):
+        if not probe.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(probe))
+        with tempfile.NamedTemporaryFile(prefix=".th-write-test-", dir=probe):
             pass
     except OSError as exc:
-        error = user_error_from_os(exc, d)
+        error = user_error_from_os(exc, probe)
         if error is None:
             raise
         raise UserError(f"cannot write the {what} in {d}: {error.args[0]}", hint=error.hint) from None

@@ -138,7 +138,7 @@ def load_albedo(profile: Profile) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
-def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path,
+def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path, video_dir: Path,
                  progress: Progress) -> tuple[FrameStore, np.ndarray, int]:
     """Decode the clip once, keeping only the frames in `needed` in a disk-backed store.
     Returns (store [M,H,W,3], slot of each clip frame (-1: not kept), total clip frames)."""
@@ -148,8 +148,12 @@ def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path,
     keep = np.unique(needed[(needed >= 0) & (needed < total)])
     slot = np.full(total, -1, dtype=np.int64)
     slot[keep] = np.arange(len(keep))
-    # the store and the video beside it (H.264 at this preset stays well under 0.05 byte per pixel)
-    require_free_space(store_dir.parent, len(keep) * h * w * 3 + int(total * h * w * 0.05) + MB, "render's frames")
+    # the store, and the video (H.264 at this preset stays well under 0.05 byte per pixel); often one disk
+    store_bytes, video_bytes = len(keep) * h * w * 3 + MB, int(total * h * w * 0.05) + MB
+    same_disk = store_dir.parent.resolve() == video_dir.resolve()
+    require_free_space(video_dir, video_bytes + (store_bytes if same_disk else 0), "video")
+    if not same_disk:
+        require_free_space(store_dir, store_bytes, "render's decoded frames")
     store = FrameStore(store_dir / "frames.bin", max(1, len(keep)), h, w)
     progress.stage("decode target clip", total)
     for i, rgb in media.iter_frames(clip, fps):
@@ -192,7 +196,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
             as store:
         t = time.perf_counter()
         frames, slot, total = _decode_clip(inputs.clip, profile.fps, np.concatenate([plan.source, calib]),
-                                           Path(store), progress)
+                                           Path(store), out_path.parent, progress)
         timings["decode_s"] = time.perf_counter() - t
         if total != len(fit["pose"]):
             raise UserError(f"{inputs.clip} decodes to {total} frames at {profile.fps:g} fps but the profile "
