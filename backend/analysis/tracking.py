@@ -46,14 +46,16 @@ def describe_ranges(ranges: list[tuple[int, int]], limit: int = 6) -> str:
 class FaceTracker:
     """Wraps MediaPipe's legacy FaceMesh solution; feed frames in order."""
 
-    def __init__(self, max_faces: int = 3, min_confidence: float = 0.5) -> None:
+    def __init__(self, max_faces: int = 3, min_confidence: float = 0.5, static: bool = False) -> None:
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
+        # `static`: detect afresh in every image (a photo; no tracking state to carry)
+        self._mesh = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
                                             refine_landmarks=True, min_detection_confidence=min_confidence,
                                             min_tracking_confidence=min_confidence)
         self._previous_centre: np.ndarray | None = None
         self.multi_face_frames = 0
+        self.faces_seen = 0  # faces in the last processed frame
 
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
         """One RGB uint8 frame -> [478,3] px landmarks of the main face, or None."""
@@ -67,6 +69,7 @@ class FaceTracker:
         candidates = [c for c in candidates if c.shape[0] == N_TRACKED]
         if not candidates:
             return None
+        self.faces_seen = len(candidates)
         if len(candidates) > 1:
             self.multi_face_frames += 1
         if self._previous_centre is None:
