@@ -38,21 +38,23 @@ from backend.motion.phonetics import ARTICULATORY, PhoneticDecode
 
 MM = 1e-3
 # Geometric targets of the mouth shapes at full strength (head-local metres; x right, y up, z forward).
-JAW_DROP_M = 14 * MM  # lower lip and chin at a wide-open "aa"
+JAW_DROP_M = 10 * MM  # lower lip and chin at a wide-open "aa"
 ROUND_IN = 0.28  # share of the mouth half-width the corners draw in for "oo"
 ROUND_FORWARD_M = 5 * MM
 SPREAD_OUT = 0.14  # share of the half-width the corners pull out for "ee"
 LABIO_UP_M = 3 * MM  # lower lip up to the upper teeth for f/v
-RIDGE = 1e-3
+RIDGE = 0.1  # keeps the shapes within what the basis learnt from real faces (no extreme coefficients)
 ANTICIPATION_S = 0.04  # the lips reach a shape slightly before it is heard
 COARTICULATION_S = 0.035  # sigma of the blend between neighbouring phones
 CLOSURE_S = 0.02  # closures are blended less and dominate (a /b/ must close the lips)
-LOUDNESS_FLOOR = 0.45  # jaw opening on the quietest voiced frame relative to the loudest
+PAUSE_CLOSURE = 0.7  # in pauses the lips relax toward closed (from the rest face, which may be parted)
+PAUSE_S = 0.08  # how fast they get there
+LOUDNESS_FLOOR = 0.3  # jaw opening on the quietest voiced frame relative to the loudest
 # Head: degrees (pitch = nod, yaw = turn, roll = tilt).
-SWAY_DEG = np.array([1.6, 2.6, 1.2])  # std of the slow sway while speaking, per axis
+SWAY_DEG = np.array([2.4, 2.6, 1.3])  # std of the slow sway while speaking, per axis
 SWAY_S = 0.7  # sigma of the sway's smoothing (its time scale)
 PAUSE_SHARE = 0.3  # sway amplitude in pauses relative to speech
-NOD_DEG = 2.0  # a nod's depth on the most stressed syllable
+NOD_DEG = 3.0  # a nod's depth on the most stressed syllable
 NOD_S = 0.4  # a nod's length
 NOD_MIN_GAP_S = 0.6
 
@@ -99,7 +101,8 @@ def mouth_shapes(identity: np.ndarray, basis: np.ndarray) -> MouthShapes:
     corner_y = float(v[CORNERS, 1].mean())
     centre_x = float(v[CORNERS, 0].mean())
     half_width = float(np.abs(v[CORNERS[:2], 0] - centre_x).mean())
-    below = np.clip((corner_y - v[:, 1]) / (0.6 * half_width), 0.0, 1.0)  # 0 at the corners, 1 below the lips
+    # 0 from the corners up (the upper lip stays with the skull), 1 from the lower lip down (it rides the jaw)
+    below = np.clip((corner_y - v[:, 1] + 1 * MM) / (4 * MM), 0.0, 1.0)
     jaw_w = below * below * (3 - 2 * below) * np.exp(-((v[:, 0] - centre_x) / (2.5 * half_width)) ** 2)
     near_mouth = np.exp(-(((v[:, 0] - centre_x) / (1.6 * half_width)) ** 2 + ((v[:, 1] - corner_y) / half_width) ** 2))
     weight = np.zeros(len(v))
@@ -161,6 +164,8 @@ def articulation(rows: np.ndarray, samples: np.ndarray, n_frames: int, fps: floa
     frames = _per_frame(rows, n_frames, fps, shift_s=ANTICIPATION_S)
     blend = COARTICULATION_S * fps
     closed = np.clip(2.0 * gaussian_filter1d(frames[:, idx["closed"]], CLOSURE_S * fps, mode="nearest"), 0, 1)
+    pause = gaussian_filter1d(frames[:, idx["silence"]], PAUSE_S * fps, mode="nearest")
+    closed = np.maximum(closed, PAUSE_CLOSURE * pause)
     free = 1.0 - closed  # a closure dominates: the other shapes give way to it
     loud = gaussian_filter1d(loudness(samples, n_frames, fps), 0.02 * fps, mode="nearest")
     curves = {name: gaussian_filter1d(frames[:, idx[name]], blend, mode="nearest")

@@ -55,13 +55,17 @@ class PhotoBackground:
         lo, hi = hull.min(0), hull.max(0)
         centre, height = 0.5 * (lo + hi), float(hi[1] - lo[1])
         grown = hull.astype(np.float64).copy()
-        grown[:, 0] = centre[0] + HEAD_GROW_X * (grown[:, 0] - centre[0])
-        top = grown[:, 1] < centre[1]  # stretch the upper half upward for the hair
+        top = grown[:, 1] < centre[1]  # the upper half grows sideways (ears, hair) and upward (hair)
+        grown[top, 0] = centre[0] + HEAD_GROW_X * (grown[top, 0] - centre[0])
         grown[top, 1] = centre[1] + (1 + 2 * HEAD_GROW_UP) * (grown[top, 1] - centre[1])
         mask = np.zeros((h, w), np.uint8)
         cv2.fillConvexPoly(mask, cv2.convexHull(grown.astype(np.int32)), 255)
         sigma = max(1.0, FEATHER * height)
-        return np.clip(cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma) * 1.3, 0, 1)
+        alpha = np.clip(cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma) * 1.3, 0, 1)
+        # below the chin the neck and body stay where they are: the layer fades out over the jaw
+        y = np.arange(h, dtype=np.float64)[:, None]
+        fade = np.clip((hi[1] - y) / max(1.0, 0.12 * height), 0.0, 1.0)
+        return (alpha * fade).astype(np.float32)
 
     def _plate(self, hole: np.ndarray) -> np.ndarray:
         """The photo with the head region filled from its surroundings."""
