@@ -60,14 +60,45 @@ def read_photo(path: Path) -> tuple[np.ndarray, list[str]]:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), notes
 
 
-def find_face(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
-    """[478,3] px landmarks of the largest face in the photo, and notes (several faces)."""
+def _windows(height: int, width: int) -> list[tuple[int, int, int]]:
+    """(x0, y0, side) square windows overlapping by half, at the photo's short side and half of it."""
+    out = []
+    for side in (min(height, width), min(height, width) // 2):
+        if side < 2 * MIN_FACE_PX:
+            continue
+        step = side // 2
+        for y0 in sorted({*range(0, height - side + 1, step), height - side}):
+            for x0 in sorted({*range(0, width - side + 1, step), width - side}):
+                out.append((x0, y0, side))
+    return out
+
+
+def detect_faces(rgb: np.ndarray) -> list[np.ndarray]:
+    """[478,3] px landmarks of every face found. The detector sees the image at 128 px, so a face that is
+    small in a large photo is looked for again in overlapping windows (the same face found twice counts once)."""
+    found: list[np.ndarray] = []
     with filtered_native_stderr():
         tracker = FaceTracker(max_faces=5, static=True)
         try:
-            found = tracker.process(rgb)
+            face = tracker.process(rgb)
+            if face is not None and tracker.faces_seen == 1:
+                return [face]
+            for x0, y0, side in [(0, 0, 0)] + _windows(*rgb.shape[:2]):
+                crop = rgb if side == 0 else np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+                for cand in tracker.all_faces(crop):
+                    cand[:, :2] += (x0, y0)
+                    extent = float(np.ptp(cand[:N_MESH, :2], axis=0).max())
+                    if all(np.linalg.norm(cand[:, :2].mean(0) - f[:, :2].mean(0)) > 0.5 * extent for f in found):
+                        found.append(cand)
         finally:
             tracker.close()
+    return found
+
+
+def find_face(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
+    """[478,3] px landmarks of the largest face in the photo, and notes (several faces)."""
+    faces = detect_faces(rgb)
+    found = max(faces, key=lambda f: float(np.ptp(f[:N_MESH, :2], axis=0).max())) if faces else None
     if found is None:
         raise UserError(f"no face found in {path}",
                         hint="use a photo where one face is clearly visible, frontal-ish and at least "
@@ -77,8 +108,8 @@ def find_face(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
         raise UserError(f"the face in {path} is only {extent:.0f} px across; analyze needs at least {MIN_FACE_PX} px",
                         hint="use a closer or higher-resolution photo (crop it around the face)")
     notes = []
-    if tracker.faces_seen > 1:
-        notes.append(f"{tracker.faces_seen} faces in the photo: used the largest ({extent:.0f} px across)")
+    if len(faces) > 1:
+        notes.append(f"{len(faces)} faces in the photo: used the largest ({extent:.0f} px across)")
     return found, notes
 
 
