@@ -35,13 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def blender_scene(profile: Path, tracks: Path, audio: Path, out: Path) -> Path:
+def blender_scene(profile: Path, tracks: Path, audio: Path, out: Path, fps: float) -> Path:
     """The .blend with the take imported by the add-on under real bpy (a process of its own: bpy must not
     share this process with torch, and the batch script's exit status is its contract)."""
     if not BATCH.is_file():
         raise UserError(f"the Blender scene needs {BATCH} (a source checkout)", hint="run with --no-blend")
     done = subprocess.run([sys.executable, str(BATCH), "--", "--profile", str(profile), "--tracks", str(tracks),
-                           "--audio", str(audio), "--out", str(out), "--output-dir", str(out.parent / "blender")],
+                           "--audio", str(audio), "--out", str(out), "--output-dir", str(out.parent / "blender"),
+                           "--fps", f"{fps:g}"],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0 or not out.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         paths.pop("scene.blend")
     else:
         progress.stage("Blender scene")
-        blender_scene(profile, paths["tracks.json"], audio, paths["scene.blend"])
+        blender_scene(profile, paths["tracks.json"], audio, paths["scene.blend"], tracks.fps)
     motion = "motion prior (no training data)" if tracks.provenance.get("model") == "prior" else "trained model"
     print(f"\nDone: {tracks.frame_count} frames at {tracks.fps:g} fps, motion from the {motion}.")
     for name, path in paths.items():

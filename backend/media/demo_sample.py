@@ -17,8 +17,7 @@ from backend.media.audio import write_wav
 from backend.media.speech_synth import synthesize
 
 DEMO_TEXT = ("Hello! I am a talking head, made from one photograph. "
-             "My mouth moves with the speech, my head nods and sways, and I blink now and then. "
-             "Open the Blender scene to edit me.")
+             "My mouth moves with the speech, my head nods and sways, and I blink now and then.")
 
 
 @dataclass
