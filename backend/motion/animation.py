@@ -38,11 +38,12 @@ def uses_prior(profile: Path, model_path: Path | None = None) -> bool:
     return model_path is None and not (profile / MODEL_FILE).is_file() and not general_model_path().is_file()
 
 
-def animate_prior(profile: Path, manifest: dict, samples: np.ndarray, fps: float, seed: int,
+def animate_prior(profile: Path, samples: np.ndarray, fps: float, pose_mode: str, seed: int,
                   expression_scale: float, smoothing: float, progress: Progress,
                   decode: PhoneticDecode | None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(expression, pose, layers) from the prior on the profile's identity; rest face and base pose from
-    its fit (the photo's own face and pose, or a clip's closed-mouth frames and mean pose)."""
+    its fit (the photo's own face and pose, or a clip's closed-mouth frames and mean pose). `pose_mode`
+    "still" keeps the head at the base pose; otherwise the prior's prosody-driven motion."""
     from backend.face.profile import load_profile
     from backend.motion.mouth import MouthModel
     from backend.motion.prior import prior_motion
@@ -53,13 +54,16 @@ def animate_prior(profile: Path, manifest: dict, samples: np.ndarray, fps: float
     rest = fit["expression"][opening <= np.quantile(opening, 0.1)].mean(axis=0)
     motion = prior_motion(samples, fps, face.vertices, face.basis, fit["pose"].mean(axis=0), rest=rest, seed=seed,
                           decode=decode, progress=progress)
-    expr, pose = motion.expression, motion.pose
-    if expression_scale != 1.0:
-        expr = rest + expression_scale * (expr - rest)
+    blink = motion.layers["blink"]
+    blinks = blink.weight[:, None] * blink.shape[None]
+    expr, pose = motion.expression - blinks, motion.pose  # scale and smooth speech only: the layer stays exact
+    if pose_mode == "still":
+        pose = np.tile(fit["pose"].mean(axis=0), (len(pose), 1))
+    expr = rest + expression_scale * (expr - rest)
     if smoothing > 0:
         expr = gaussian_filter1d(expr, sigma=smoothing, axis=0, mode="nearest")
         pose = gaussian_filter1d(pose, sigma=smoothing, axis=0, mode="nearest")
-    return expr.astype(np.float32), pose.astype(np.float32), motion.layers
+    return (expr + blinks).astype(np.float32), pose.astype(np.float32), motion.layers
 
 
 def no_model_error(profile: Path) -> UserError:
@@ -148,9 +152,9 @@ def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted
                         hint="pass a recording of at least a few frames' length")
     layers = {}
     if prior:
-        expr, pose, layers = animate_prior(profile, manifest, samples, fps, seed, expression_scale, smoothing,
+        expr, pose, layers = animate_prior(profile, samples, fps, pose_mode, seed, expression_scale, smoothing,
                                            progress, decode)
-        init, phonetics, pose_mode = "prior", True, "prior"
+        init, phonetics = "prior", True
     else:
         expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
                                      progress, phonetics, decode)
