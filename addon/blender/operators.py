@@ -147,7 +147,7 @@ _WAIT = BoolProperty(name="Wait", default=False, options={"SKIP_SAVE"},
 
 
 class TALKING_HEAD_OT_analyze(_Reporting, bpy.types.Operator):
-    """Analyse the target clip into a profile (face model, texture, motion style); cached by content"""
+    """Analyse the target clip (or one photo) into a profile (face model, texture, motion style); cached by content"""
 
     bl_idname = "talking_head.analyze"
     bl_label = "Analyze"
@@ -178,7 +178,7 @@ class TALKING_HEAD_OT_analyze(_Reporting, bpy.types.Operator):
 
 
 class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
-    """Analyse the clip if needed, animate the audio, and import the face with keyframes and sound"""
+    """Analyse the clip or photo if needed, animate the audio, and import the face with keyframes and sound"""
 
     bl_idname = "talking_head.generate"
     bl_label = "Generate"

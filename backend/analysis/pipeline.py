@@ -83,8 +83,15 @@ def split_sample_frames(total: int) -> tuple[np.ndarray, np.ndarray]:
 
 def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = None, fps: float | None = None,
             progress: Progress = QUIET, force: bool = False, overlay: bool = True) -> Path:
-    """Target clip -> profile directory (docs/formats.md). Reuses an existing profile of the same inputs."""
+    """Target clip (or one photo, backend.analysis.photo) -> profile directory (docs/formats.md). Reuses an
+    existing profile of the same inputs."""
     clip, out_dir = Path(clip), Path(out_dir)
+    if media.sniff(clip) == "image":  # one photo is enough: identity, texture and light from one frame
+        from backend.analysis.photo import analyze_photo
+
+        if audio is not None:
+            progress.message("a photo has no speech of its own: --audio is not needed and was ignored")
+        return analyze_photo(clip, out_dir, fps=fps, progress=progress, force=force, overlay=overlay)
     inputs = _check_inputs(clip, Path(audio) if audio else None, fps)
     _check_output(out_dir, inputs)
     with exclusive_output(out_dir, "profile"):

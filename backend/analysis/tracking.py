@@ -46,30 +46,35 @@ def describe_ranges(ranges: list[tuple[int, int]], limit: int = 6) -> str:
 class FaceTracker:
     """Wraps MediaPipe's legacy FaceMesh solution; feed frames in order."""
 
-    def __init__(self, max_faces: int = 3, min_confidence: float = 0.5) -> None:
+    def __init__(self, max_faces: int = 3, min_confidence: float = 0.5, static: bool = False) -> None:
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces,
+        # `static`: detect afresh in every image (a photo; no tracking state to carry)
+        self._mesh = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=max_faces,
                                             refine_landmarks=True, min_detection_confidence=min_confidence,
                                             min_tracking_confidence=min_confidence)
         self._previous_centre: np.ndarray | None = None
+        self.static = static
         self.multi_face_frames = 0
+        self.faces_seen = 0  # faces in the last processed frame
+
+    def all_faces(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Every face in one RGB uint8 frame as [478,3] px landmarks."""
+        height, width = rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+        faces = [np.array([(p.x * width, p.y * height, p.z * width) for p in f.landmark], dtype=np.float32)
+                 for f in result.multi_face_landmarks or []]
+        return [c for c in faces if c.shape[0] == N_TRACKED]
 
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
         """One RGB uint8 frame -> [478,3] px landmarks of the main face, or None."""
-        height, width = rgb.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(rgb))
-        faces = result.multi_face_landmarks or []
-        if not faces:
-            return None
-        candidates = [np.array([(p.x * width, p.y * height, p.z * width) for p in f.landmark], dtype=np.float32)
-                      for f in faces]
-        candidates = [c for c in candidates if c.shape[0] == N_TRACKED]
+        candidates = self.all_faces(rgb)
+        self.faces_seen = len(candidates)
         if not candidates:
             return None
         if len(candidates) > 1:
             self.multi_face_frames += 1
-        if self._previous_centre is None:
+        if self._previous_centre is None or self.static:
             pick = max(candidates, key=lambda c: float(inter_ocular(c[:, :2])))
         else:
             pick = min(candidates, key=lambda c: float(np.linalg.norm(c[:, :2].mean(0) - self._previous_centre)))

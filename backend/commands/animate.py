@@ -59,14 +59,16 @@ def prefetch(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.core.errors import UserError
     from backend.core.tracks import save_tracks
-    from backend.motion.animation import animate, no_model_error
+    from backend.motion.animation import animate, no_model_error, uses_prior
     from backend.motion.personalization import MODEL_FILE, personalize
 
-    if not (args.profile / MODEL_FILE).is_file():
+    if not (args.profile / "manifest.json").is_file():
+        raise UserError(f"{args.profile} is not a profile directory (no manifest.json)",
+                        hint="create one with `talking-head analyze CLIP -o PROFILE`")
+    if uses_prior(args.profile):
+        progress.message("motion from the speech-driven prior (photo profile, or no trained model to start from)")
+    elif not (args.profile / MODEL_FILE).is_file():
         if not args.personalize:
-            if not (args.profile / "manifest.json").is_file():
-                raise UserError(f"{args.profile} is not a profile directory (no manifest.json)",
-                                hint="create one with `talking-head analyze CLIP -o PROFILE`")
             raise no_model_error(args.profile)
         progress.message(f"{args.profile} has no motion model yet: personalising first")
         personalize(args.profile, progress=progress)

@@ -57,6 +57,11 @@ class Profile:
         return p if p.is_file() else None
 
 
+def is_photo_profile(manifest: dict[str, Any] | None) -> bool:
+    """True for a profile analysed from one photo (backend.analysis.photo), not from a clip."""
+    return bool(manifest) and (manifest.get("source") or {}).get("kind") == "photo"  # type: ignore[union-attr]
+
+
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     file = Path(path) / "manifest.json"
     if not file.is_file():

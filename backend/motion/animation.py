@@ -16,7 +16,7 @@ from backend.core.tracks import Tracks
 from backend.motion import features
 from backend.motion.data import read_manifest
 from backend.motion.model import MotionNet, load_checkpoint
-from backend.motion.personalization import MODEL_FILE
+from backend.motion.personalization import MODEL_FILE, general_model_path
 from backend.motion.pose import PoseStyle, sample_pose
 
 if TYPE_CHECKING:
@@ -25,6 +25,45 @@ if TYPE_CHECKING:
 POSE_MODES = ("predicted", "clip", "still")
 OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
 SILENCE_HOLD_S = 0.3  # pauses shorter than 2x this keep the predicted mouth (people pause mouth-open)
+
+
+def uses_prior(profile: Path, model_path: Path | None = None) -> bool:
+    """Motion comes from the training-free prior (backend.motion.prior) for a photo profile, and for a clip
+    profile with no personal model when no general checkpoint exists either (nothing to start one from)."""
+    from backend.face.profile import is_photo_profile
+    from backend.face.profile import read_manifest as profile_manifest
+
+    if is_photo_profile(profile_manifest(profile)):
+        return True
+    return model_path is None and not (profile / MODEL_FILE).is_file() and not general_model_path().is_file()
+
+
+def animate_prior(profile: Path, samples: np.ndarray, fps: float, pose_mode: str, seed: int,
+                  expression_scale: float, smoothing: float, progress: Progress,
+                  decode: PhoneticDecode | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(expression, pose, layers) from the prior on the profile's identity; rest face and base pose from
+    its fit (the photo's own face and pose, or a clip's closed-mouth frames and mean pose). `pose_mode`
+    "still" keeps the head at the base pose; otherwise the prior's prosody-driven motion."""
+    from backend.face.profile import load_profile
+    from backend.motion.mouth import MouthModel
+    from backend.motion.prior import prior_motion
+
+    p = load_profile(profile)
+    fit, face = p.fit(), p.face_model()
+    opening = MouthModel.load(profile / "face_model.npz").opening(fit["expression"])
+    rest = fit["expression"][opening <= np.quantile(opening, 0.1)].mean(axis=0)
+    motion = prior_motion(samples, fps, face.vertices, face.basis, fit["pose"].mean(axis=0), rest=rest, seed=seed,
+                          decode=decode, progress=progress)
+    blink = motion.layers["blink"]
+    blinks = blink.weight[:, None] * blink.shape[None]
+    expr, pose = motion.expression - blinks, motion.pose  # scale and smooth speech only: the layer stays exact
+    if pose_mode == "still":
+        pose = np.tile(fit["pose"].mean(axis=0), (len(pose), 1))
+    expr = rest + expression_scale * (expr - rest)
+    if smoothing > 0:
+        expr = gaussian_filter1d(expr, sigma=smoothing, axis=0, mode="nearest")
+        pose = gaussian_filter1d(pose, sigma=smoothing, axis=0, mode="nearest")
+    return (expr + blinks).astype(np.float32), pose.astype(np.float32), motion.layers
 
 
 def no_model_error(profile: Path) -> UserError:
@@ -101,7 +140,9 @@ def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted
     them) may be passed when the caller started on them early."""
     profile = Path(profile)
     manifest = read_manifest(profile)
-    model, meta = load_personal(profile, model_path)
+    prior = uses_prior(profile, model_path)
+    if not prior:
+        model, meta = load_personal(profile, model_path)
     fps = float(fps or manifest["fps"])
     progress.stage("decoding audio")
     if samples is None:
@@ -109,14 +150,22 @@ def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted
     if samples.size < features.SR // 50:
         raise UserError(f"{speech} holds only {samples.size / features.SR * 1000:.0f} ms of audio",
                         hint="pass a recording of at least a few frames' length")
-    expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
-                                 progress, phonetics, decode)
+    layers = {}
+    if prior:
+        expr, pose, layers = animate_prior(profile, samples, fps, pose_mode, seed, expression_scale, smoothing,
+                                           progress, decode)
+        init, phonetics = "prior", True
+    else:
+        expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
+                                     progress, phonetics, decode)
+        init = meta.get("init")
     from backend.media import sha256_file
 
-    return Tracks(fps=fps, basis=list(manifest.get("basis_names") or meta["basis_names"]), expression=expr,
+    return Tracks(fps=fps, basis=list(manifest["basis_names"]), expression=expr,
                   pose=pose, profile_id=str(manifest.get("profile_id", "")),
-                  face_model=str(manifest.get("face_model", meta["face_model"])),
-                  provenance={"source": "animate", "software_version": __version__, "model": meta.get("init"),
+                  face_model=str(manifest["face_model"]),
+                  provenance={"source": "animate", "software_version": __version__, "model": init,
                               "options": {"pose": pose_mode, "smoothing": smoothing, "phonetics": phonetics,
                                           "expression_scale": expression_scale, "seed": seed}},
-                  audio={"sha256": sha256_file(speech), "duration_s": round(samples.size / features.SR, 4)})
+                  audio={"sha256": sha256_file(speech), "duration_s": round(samples.size / features.SR, 4)},
+                  layers=layers)

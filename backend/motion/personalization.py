@@ -77,6 +77,11 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
     t0 = time.monotonic()
     profile = Path(profile)
     manifest = read_manifest(profile)
+    from backend.face.profile import is_photo_profile
+
+    if is_photo_profile(manifest):
+        raise UserError(f"profile {profile} was made from one photo: there is no motion of the person to learn",
+                        hint=f"skip personalize: `talking-head animate {profile} SPEECH` uses the motion prior")
     progress.stage("loading profile audio and tracks")
     clip = load_clip(profile)
     if train_frames is not None:

@@ -30,13 +30,14 @@ from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.core.tracks import Tracks, load_tracks
 from backend.face.crops import crop_camera
-from backend.face.profile import Profile, load_profile
+from backend.face.profile import Profile, is_photo_profile, load_profile
 from backend.render.background import BackgroundPlan, composite, feather_mask, plan_background
 from backend.render.face import FaceRenderer
 from backend.render.frame_store import FrameStore
 from backend.render.mouth import DEFAULT_COLOURS
 from backend.render.mouth_colours import fit_colours, pick_frames
 from backend.render.pasteback import crop_frame, paste_back
+from backend.render.photo_background import PhotoBackground, photo_plan
 
 AUDIO_SR = 48000
 BATCH = 16
@@ -127,7 +128,8 @@ def prepare(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | 
     tracks = load_tracks(tracks_path)
     check_tracks(profile, tracks, str(tracks_path))
     audio, note = load_render_audio(Path(audio_path), tracks)
-    clip_path = find_clip(profile, Path(clip) if clip else None)
+    # a photo profile is its own background (backend.render.photo_background): no clip to find
+    clip_path = profile.path if is_photo_profile(profile.manifest) else find_clip(profile, Path(clip) if clip else None)
     return RenderInputs(profile=profile, tracks=tracks, audio=audio, clip=clip_path, notes=[note] if note else [])
 
 
@@ -187,16 +189,19 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
     profile, tracks = inputs.profile, inputs.tracks
     fit = profile.fit()
     crops = fit[f"crop_{size}"]
-    plan = plan_background(tracks.pose, fit["pose"], tracks.fps, valid=fit["valid"])
     model, albedo, sh = profile.face_model(), load_albedo(profile), profile.lighting()
-    calib = pick_frames(profile, fit["expression"]) if fit_mouth else np.zeros(0, np.int64)
+    photo = PhotoBackground(profile, model, fit) if is_photo_profile(profile.manifest) else None
+    plan = photo_plan(tracks.pose) if photo else plan_background(tracks.pose, fit["pose"], tracks.fps,
+                                                                 valid=fit["valid"])
+    calib = (np.zeros(int(fit_mouth), np.int64) if photo else  # the photo's own mouth, teeth and all
+             pick_frames(profile, fit["expression"]) if fit_mouth else np.zeros(0, np.int64))
     feather = FEATHER * size
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory(prefix="th-render-", dir=out_path.parent if out_path.parent.exists() else None) \
             as store:
         t = time.perf_counter()
-        frames, slot, total = _decode_clip(inputs.clip, profile.fps, np.concatenate([plan.source, calib]),
-                                           Path(store), out_path.parent, progress)
+        frames, slot, total = (photo.photo[None], np.zeros(1, np.int64), 1) if photo else _decode_clip(
+            inputs.clip, profile.fps, np.concatenate([plan.source, calib]), Path(store), out_path.parent, progress)
         timings["decode_s"] = time.perf_counter() - t
         if total != len(fit["pose"]):
             raise UserError(f"{inputs.clip} decodes to {total} frames at {profile.fps:g} fps but the profile "
@@ -227,7 +232,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                 tc = time.perf_counter()
                 timings["render_s"] += tc - tr
                 for k, j in enumerate(src):
-                    background = np.asarray(frames[slot[j]])
+                    background = photo.frame(plan.pose[idx[k]]) if photo else np.asarray(frames[slot[j]])
                     crop = composite(images[k], feather_mask(masks[k], feather), crop_frame(background, affines[k], size))
                     if crop_only:
                         writer.write(crop)
@@ -236,7 +241,8 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                                                 mode=paste_mode))
                 timings["composite_encode_s"] += time.perf_counter() - tc
                 progress.update(len(idx))
-        frames.close()
+        if isinstance(frames, FrameStore):
+            frames.close()
         timings["render_encode_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     progress.close()

@@ -220,7 +220,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         params = req.model_dump(exclude={"kind"})
         inputs: dict[str, Path] = {}
         if isinstance(req, (jobs.AnalyzeRequest, jobs.GenerateRequest)):
-            inputs["clip"] = upload_of(req.clip, "clip", ("video",))
+            inputs["clip"] = upload_of(req.clip, "clip", ("video", "image"))  # one photo is enough
             params["clip_sha256"] = store.get_upload(req.clip).sha256  # type: ignore[union-attr]
             clip_audio = req.audio if isinstance(req, jobs.AnalyzeRequest) else req.clip_audio
             if clip_audio:

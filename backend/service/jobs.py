@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend import __version__
 from backend.core.numbers import ANALYZE_FPS, EXPRESSION_SCALE, SMOOTHING
-from backend.face.profile import ANALYSIS_VERSION, read_manifest
+from backend.face.profile import ANALYSIS_VERSION, is_photo_profile, read_manifest
 from backend.service.jobstore import Job, JobStore
 
 PROFILE_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -70,7 +70,7 @@ class RenderOptions(_Request):
 
 class AnalyzeRequest(_Request):
     kind: Literal["analyze"]
-    clip: UploadId = Field(description="upload id of a ~10 s video of the target person talking")
+    clip: UploadId = Field(description="upload id of a ~10 s video of the target person talking, or one photo")
     audio: UploadId | None = Field(None, description="upload id of the clip's speech when the clip has none")
     fps: float | None = Field(None, **ANALYZE_FPS.field(), description="analysis frame rate (default: the clip's)")
     overlay: bool = Field(True, description="also write overlay.mp4 (the fit drawn over the clip)")
@@ -96,7 +96,7 @@ class RenderRequest(_Request):
 
 class GenerateRequest(_Request):
     kind: Literal["generate"]
-    clip: UploadId = Field(description="upload id of the target person's video")
+    clip: UploadId = Field(description="upload id of the target person's video, or one photo of them")
     clip_audio: UploadId | None = Field(None, description="the clip's own speech when the clip has none")
     audio: UploadId = Field(description="upload id of the new speech")
     fps: float | None = Field(None, **ANALYZE_FPS.field())
@@ -141,6 +141,8 @@ def plan_step(store: JobStore, job: Job, step: str) -> StepPlan:
     if step == "personalize":
         if (profile / MOTION_MODEL).is_file():
             return StepPlan(None, dict, cached={"personalized": True})
+        if is_photo_profile(read_manifest(profile)):  # nothing to learn from one photo: animate uses the prior
+            return StepPlan(None, dict, cached={"personalized": False, "motion": "prior"})
 
         def personalized() -> dict[str, Any]:
             if not (profile / MOTION_MODEL).is_file():
