@@ -45,7 +45,10 @@ def main() -> int:
     n = json.loads((w / "split.json").read_text())["train_frames"]
     full, target = load_profile(w / "full_profile"), load_profile(w / "target_profile")
     fit, tfit = full.fit(), target.fit()
+    audio = w / "heldout_audio.wav"
+    seconds = len(media.load_audio(audio, sr=16000)) / 16000
     real = np.load(w / "real_256.npy")
+    real = real[:min(len(real), int(seconds * full.fps))]  # the held-out speech may end a few frames early
     m = len(real)
     expr, pose = fit["expression"][n:n + m], fit["pose"][n:n + m]
     tracks = w / "heldout_fitted_tracks.json"
@@ -59,7 +62,6 @@ def main() -> int:
         d = np.degrees(np.linalg.norm(plan.pose[:, :3] - pose[:, :3], axis=1))
         report["background"][method] = {**playback_stats(plan.source), "mean_rotation_change_deg": round(float(d.mean()), 2)}
     videos: dict[str, np.ndarray] = {}
-    audio = w / "heldout_audio.wav"
 
     def render(name: str, **kw: object) -> None:
         t = time.perf_counter()

@@ -258,3 +258,11 @@ def refine_stream(profile: Profile, notes: list[str]) -> RefineStream | None:
                      "`talking-head personalize PROFILE --refiner`, or pass --no-refine to silence this)")
         return None
     return RefineStream(refiner)
+
+
+def best_size(profile: Profile) -> int:
+    """The render size that fits the clip: 512 when the face crop covers 512 px or more of the clip's frames
+    (median over the frames), else 256 (rendering finer than the source only invents detail)."""
+    affines = profile.fit()["crop_256"]
+    scale = np.sqrt(np.abs(np.linalg.det(np.asarray(affines, np.float64)[:, :, :2])))
+    return 512 if np.median(256.0 / np.maximum(scale, 1e-9)) >= 512 else 256

@@ -37,10 +37,11 @@ class Memory:
         index per query whose neighbours within `exclude_radius` are skipped (training)."""
         q = np.asarray(query, np.float32) / self.scale
         d = np.sqrt(((q[:, None] - self.keys[None]) ** 2).sum(-1))
+        k = min(k, len(self))
         if exclude is not None:
             near = np.abs(np.arange(len(self))[None] - np.asarray(exclude)[:, None]) <= exclude_radius
+            near[(~near).sum(1) < k] = False  # too few frames outside the window (a tiny memory): keep all
             d[near] = np.inf
-        k = min(k, len(self))
         idx = np.argsort(d, axis=1, kind="stable")[:, :k]
         dist = np.take_along_axis(d, idx, 1)
         w = 1.0 / (dist + 1e-3 * (1.0 + dist[:, :1]))

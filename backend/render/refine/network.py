@@ -18,10 +18,14 @@ def in_channels() -> int:
     return WINDOW * FRAME_CHANNELS + MEMORY_CHANNELS
 
 
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(max(1, min(8, channels // 4)), channels)
+
+
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(min(8, cout // 4), cout),
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), _norm(cout),
                          nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(cout, cout, 3, 1, 1),
-                         nn.GroupNorm(min(8, cout // 4), cout), nn.LeakyReLU(0.2, inplace=True))
+                         _norm(cout), nn.LeakyReLU(0.2, inplace=True))
 
 
 class Generator(nn.Module):
@@ -65,7 +69,7 @@ class PatchDiscriminator(nn.Module):
         c = [cond_channels + 3, width, width * 2, width * 4, width * 8]
         layers = []
         for i, stride in enumerate((2, 2, 2, 1)):
-            norm = nn.Identity() if i == 0 else nn.GroupNorm(min(8, c[i + 1] // 4), c[i + 1])
+            norm = nn.Identity() if i == 0 else _norm(c[i + 1])
             layers.append(nn.Sequential(nn.Conv2d(c[i], c[i + 1], 4, stride, 1), norm, nn.LeakyReLU(0.2, True)))
         self.layers = nn.ModuleList(layers)
         self.head = nn.Conv2d(c[-1], 1, 4, 1, 1)
