@@ -87,8 +87,9 @@ def main() -> int:
             render(name, refine=True)
         finally:
             os.replace(live, ck)
-    metrics, _, _ = video_metrics(real, videos)
-    report["variants"] = metrics
+        metrics, _, _ = video_metrics(real, videos)  # after every variant: a partial report survives
+        report["variants"] = metrics
+        write_json(w / "refine_report.json", report)
     report["load_average"] = os.getloadavg()
     write_json(w / "refine_report.json", report)
     print(json.dumps(report, indent=1))
