@@ -177,6 +177,10 @@ def test_another_profiles_refiner_is_refused(scene, tmp_path: Path) -> None:
     (other / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="trained for profile 5e1f0000aaaabbbb"):
         ckpt.load_refiner(load_profile(other), trained.path)
+    # training the other profile's own refiner replaces it (never resumes someone else's)
+    shutil.copy(trained.path, tmp_path / "alien.pt")
+    mine = train_refiner(other, scene["clip"], _tiny(steps=1), out=tmp_path / "alien.pt")
+    assert mine.resumed_from == 0 and ckpt.load_refiner(load_profile(other), mine.path) is not None
     data = ckpt.read(trained.path)
     data["face_model"] = "another-model"
     torch.save(data, tmp_path / "fm.pt")

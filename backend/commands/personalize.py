@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.motion.personalization import personalize
 
+    clip = _refiner_clip(args) if args.refiner else None  # a missing clip is an error before any training
     result = personalize(args.profile, out=args.output, train_frames=args.train_frames, general=args.general,
                          scratch=args.scratch, seed=args.seed, progress=progress)
     summary = {"model": str(result.path), "init": result.init, "train_frames": result.train_frames,
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
              f"held-out loss {result.history.best_val:.3f} at step {result.history.best_step}, "
              f"{result.seconds:.0f} s; loss curve in {result.path.with_name('motion_loss.png')})"]
     if args.refiner:
-        refiner = _train_refiner(args, progress)
+        refiner = _train_refiner(args, clip, progress)
         summary["refiner"] = {"model": str(refiner.path), "steps": refiner.steps, "frames": refiner.frames,
                               "resumed_from": refiner.resumed_from, "seconds": round(refiner.seconds, 1)}
         lines.append(f"refiner written to {refiner.path} ({refiner.frames} frames, {refiner.steps} steps"
@@ -61,15 +62,19 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
-def _train_refiner(args: argparse.Namespace, progress: Progress):  # noqa: ANN202 - TrainResult, imported lazily
-    from backend.eval.machine import check_device
+def _refiner_clip(args: argparse.Namespace) -> Path:
     from backend.face.profile import load_profile
-    from backend.render.refine.presets import preset_for
-    from backend.render.refine.train import train_refiner
     from backend.render.video import find_clip
 
+    return find_clip(load_profile(args.profile), args.clip)
+
+
+def _train_refiner(args: argparse.Namespace, clip: Path, progress: Progress):  # noqa: ANN202 - TrainResult
+    from backend.eval.machine import check_device
+    from backend.render.refine.presets import preset_for
+    from backend.render.refine.train import train_refiner
+
     device = check_device(args.device)
-    clip = find_clip(load_profile(args.profile), args.clip)
     cfg = preset_for(args.refiner_preset, device, steps=args.refiner_steps)
     return train_refiner(args.profile, clip, cfg, device=device, train_frames=args.train_frames, seed=args.seed,
                          progress=progress, preset=args.refiner_preset)

@@ -187,6 +187,25 @@ def sample_grid(path: Path, data: TrainingSet, memory: Memory, cfg: RefinerConfi
     return path
 
 
+def _resumable(old: dict, cfg: RefinerConfig, frames: int) -> bool:
+    """An unfinished run of the same recipe on the same frames (its step count may differ)."""
+    return (not old.get("complete") and old.get("train_frames") == frames
+            and ckpt.config_from(old["config"]) == replace(cfg, steps=old["config"]["steps"]))
+
+
+def _previous(out: Path, profile: Profile, progress: Progress) -> dict | None:
+    """The checkpoint already at `out` when it is this profile's (to resume); another's is replaced."""
+    if not out.is_file():
+        return None
+    old = ckpt.read(out)
+    try:
+        ckpt.check_owner(old, profile, out)
+    except UserError as exc:
+        progress.message(f"refiner: replacing {out}: {str(exc).splitlines()[0]}")
+        return None
+    return old
+
+
 def train_refiner(profile_dir: str | Path, clip: str | Path, cfg: RefinerConfig, device: str = "cpu",
                   out: str | Path | None = None, train_frames: int | None = None, seed: int = 0,
                   progress: Progress = QUIET, preset: str = "custom") -> TrainResult:
@@ -205,17 +224,14 @@ def train_refiner(profile_dir: str | Path, clip: str | Path, cfg: RefinerConfig,
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     start, history, spent = 0, [], 0.0
-    if out.is_file():
-        old = ckpt.read(out)
-        ckpt.check_owner(old, profile, out)
-        if not old.get("complete") and ckpt.config_from(old["config"]) == replace(cfg, steps=old["config"]["steps"]) \
-                and old.get("train_frames") == len(data.frames):
-            gen.load_state_dict(old["generator"])
-            disc.load_state_dict(old["discriminator"])
-            opt_g.load_state_dict(old["opt_g"])
-            opt_d.load_state_dict(old["opt_d"])
-            start, history, spent = int(old["step"]), list(old.get("history", [])), float(old.get("seconds", 0))
-            progress.message(f"refiner: resuming the unfinished training at step {start}")
+    old = _previous(out, profile, progress)
+    if old is not None and _resumable(old, cfg, len(data.frames)):
+        gen.load_state_dict(old["generator"])
+        disc.load_state_dict(old["discriminator"])
+        opt_g.load_state_dict(old["opt_g"])
+        opt_d.load_state_dict(old["opt_d"])
+        start, history, spent = int(old["step"]), list(old.get("history", [])), float(old.get("seconds", 0))
+        progress.message(f"refiner: resuming the unfinished training at step {start}")
     amp = dev.type == "cuda"
 
     def payload(step: int, complete: bool, seconds: float) -> dict:
