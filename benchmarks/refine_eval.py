@@ -35,11 +35,25 @@ from backend.render.refine.train import train_refiner  # noqa: E402
 from backend.render.video import render_video  # noqa: E402
 
 
+def write_strip(path: Path, columns: list[np.ndarray], rows: int = 4, tile: int = 160) -> None:
+    import cv2
+
+    from backend.core.atomic import atomic_path
+
+    idx = np.linspace(0, len(columns[-1]) - 1, rows + 2).round().astype(int)[1:-1]
+    grid = np.concatenate([np.concatenate([cv2.resize(c[i], (tile, tile), interpolation=cv2.INTER_AREA)
+                                           for c in columns], 1) for i in idx], 0)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))[1].tobytes())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("work", type=Path)
     ap.add_argument("--steps", type=int)
     ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--strip", type=Path, help="write a coarse | refined | real strip of 4 held-out frames here "
+                                               "(public-domain material only: the demo clip)")
     args = ap.parse_args()
     w = args.work
     n = json.loads((w / "split.json").read_text())["train_frames"]
@@ -90,6 +104,8 @@ def main() -> int:
         metrics, _, _ = video_metrics(real, videos)  # after every variant: a partial report survives
         report["variants"] = metrics
         write_json(w / "refine_report.json", report)
+    if args.strip:
+        write_strip(args.strip, [videos["coarse"], videos["refined"], real])
     report["load_average"] = os.getloadavg()
     write_json(w / "refine_report.json", report)
     print(json.dumps(report, indent=1))
