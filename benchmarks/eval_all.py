@@ -29,7 +29,7 @@ MIN_TEST = 50
 LEAK_MARK = " (seen)"
 COLUMNS = ("clip", "N / test", "landmark_nme", "mouth_corr", "mouth_lmd mm (base)", "pose_std_ratio rx/ry/rz",
            "jerk_ratio", "psnr fit / pred / ceil", "ssim fit / pred / ceil", "lmd_px fit / pred / ceil",
-           "identity_cos fit", "temporal_diff_ratio fit", "total s")
+           "identity_cos fit", "temporal_diff_ratio fit", "refined ceil psnr / ssim", "total s")
 
 
 def train_frames_for(total: int, wanted: int) -> int:
@@ -75,7 +75,12 @@ def row(r: dict) -> list[str]:
             f"{r['mouth_lmd_mm']:.2f} ({r['mouth_lmd_baseline_mm']:.2f})" + seen,
             f"{p['rx']:.2f}/{p['ry']:.2f}/{p['rz']:.2f}", fmt(r["jerk_ratio"], 2), three("psnr", 1),
             three("ssim", 3), three("lmd_px", 2), fmt(v["coarse_fitted_pose"]["identity_cos"], 3),
-            fmt(v["coarse_fitted_pose"]["temporal_diff_ratio"], 2), f"{r['timings']['total_s']:.0f}"]
+            fmt(v["coarse_fitted_pose"]["temporal_diff_ratio"], 2), refined(v.get("refined_fitted_tracks", {})),
+            f"{r['timings']['total_s']:.0f}"]
+
+
+def refined(v: dict) -> str:
+    return "missing" if not v or "missing" in v else f"{fmt(v.get('psnr'), 1)} / {fmt(v.get('ssim'), 3)}"
 
 
 def table(results: list[dict]) -> str:
@@ -94,8 +99,9 @@ def document(results: list[dict]) -> str:
         "metric: [metrics.md](metrics.md). Per clip the first N frames are the target (N = 300, or 60 % of a "
         "shorter clip), the rest is driven by its own speech and compared with the real frames. "
         "`fit / pred / ceil` = the coarse (unrefined) 256 px render with animate's expression and the fitted head "
-        "pose / with the sampled pose / with the fitted expression and pose (the renderer's ceiling). The GAN "
-        "refiner does not exist yet: refined results are missing.", "",
+        "pose / with the sampled pose / with the fitted expression and pose (the renderer's ceiling); `refined "
+        "ceil` = the fitted tracks through the refiner personalised on the target frames (draft preset on the "
+        "CPU; docs/render.md).", "",
         table(results), "",
         "`(seen)`: the general motion model (`models/motion.pt`) was trained on this clip, its test frames "
         "included, so its mouth figures are not a measurement on an unseen person. For those, see "

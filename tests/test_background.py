@@ -128,3 +128,34 @@ def test_plan_handles_a_single_frame_and_a_one_frame_clip():
     assert plan.source.tolist() == [0, 0, 0]
     plan = plan_background(_pose(np.array([4.0])), _pose(np.array([9.0, 4.1, 0.0])), fps=25.0)
     assert plan.keys.tolist() == [0] and plan.source.tolist() == [1]
+
+
+def test_playback_stats_count_reversals_holds_and_jumps():
+    from backend.render.background import playback_stats
+
+    src = np.array([0, 1, 2, 2, 2, 2, 3, 7, 6, 5, 6, 7])  # a 4-frame hold, a jump of 4, two turns
+    s = playback_stats(src)
+    per = 100 / len(src)
+    assert s["holds_per_100"] == round(per, 2) and s["longest_hold"] == 4
+    assert s["jumps_per_100"] == round(per, 2) and s["largest_jump"] == 4
+    assert s["reversals_per_100"] == round(2 * per, 2)
+
+
+def test_playback_plays_forward_where_the_key_frame_path_judders():
+    # Output and clip poses are the same kind of slow noisy sway at different rates: the key-frame path plays
+    # half of it backwards with a 10-frame hold (as the issue saw on real clips); the playback path must run
+    # forward at real speed instead.
+    from backend.render.background import playback_stats
+
+    rng = np.random.default_rng(2)
+    t = np.arange(300)
+    clip = _pose(4 * np.sin(t / 15.0) + rng.normal(0, 0.3, 300), 2 * np.cos(t / 23.0))
+    out = _pose(4 * np.sin(t[:200] / 13.0 + 1) + rng.normal(0, 0.3, 200), 2 * np.cos(t[:200] / 19.0))
+    old = playback_stats(plan_background(out, clip, 25.0, method="keyframes").source)
+    new_plan = plan_background(out, clip, 25.0)
+    new = playback_stats(new_plan.source)
+    assert old["backward_fraction"] > 0.3 and old["longest_hold"] >= 5
+    assert new["jumps_per_100"] == 0 and new["longest_hold"] <= 2 and new["reversals_per_100"] <= 1.0
+    assert new["backward_fraction"] < 0.05
+    # the pose it trades against stays close: the rendered rotation moves a few degrees at most
+    assert np.degrees(np.abs(new_plan.pose[:, 1] - out[:, 1])).max() <= 6.0 + 1e-6

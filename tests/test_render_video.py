@@ -126,12 +126,12 @@ def test_render_crop_only(synthetic, tmp_path):
     assert (info.width, info.height) == (256, 256) and len(frames) == T
 
 
-def test_cli_render_says_refine_is_unavailable(synthetic, tmp_path, capsys):
+def test_cli_render_without_a_trained_refiner_says_so(synthetic, tmp_path, capsys):
     out = tmp_path / "cli.mp4"
     code = cli_main(["--progress", "quiet", "render", str(synthetic["profile"]), str(synthetic["tracks"]),
                      str(synthetic["audio"]), "-o", str(out), "--clip", str(synthetic["clip"])])
     assert code == 0 and out.is_file()
-    assert "refiner is not available" in capsys.readouterr().err
+    assert "has no trained refiner: rendering unrefined" in capsys.readouterr().err
 
 
 def test_tracks_longer_than_audio_is_a_clear_error(synthetic, tmp_path):

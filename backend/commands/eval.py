@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "remaining frames from their speech, render them (256 px face crops) with the "
                                    "predicted and the fitted head poses and compare with the real frames. Writes "
                                    "DIR/report.json, DIR/report.md, plots and the rendered videos (metric "
-                                   "definitions: docs/metrics.md). The GAN refiner does not exist yet: refined "
-                                   "results are reported as missing.")
+                                   "definitions: docs/metrics.md). The refiner is personalised on the target "
+                                   "frames too and the same tracks are rendered through it (refined_*).")
     p.add_argument("clip", type=Path, help="video of a person talking (at least N + 50 frames)")
     p.add_argument("--audio", type=Path, help="the clip's speech as a separate file (when the clip has none)")
     p.add_argument("--train-frames", type=POSITIVE_INT.argparse_type(), default=300, help="frames used as the target (default 300)")
@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--general", type=Path, help="general motion model to start from (default: models/motion.pt)")
     p.add_argument("--scratch", action="store_true", help="ignore any general motion model")
     p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
+    p.add_argument("--refiner-preset", choices=("auto", "draft", "full"), default="auto",
+                   help="refiner preset (default auto: full on CUDA, draft on the CPU)")
+    p.add_argument("--refiner-steps", type=POSITIVE_INT.argparse_type(), help="override the preset's training steps")
+    p.add_argument("--no-refiner", action="store_true", help="skip the refiner: refined_* variants are missing")
     p.set_defaults(func=run)
 
 
@@ -42,7 +46,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.eval.protocol import evaluate
 
     report = evaluate(args.clip, args.output, speech=args.audio, train_frames=args.train_frames, device=args.device,
-                      general=args.general, scratch=args.scratch, seed=args.seed, progress=progress)
+                      general=args.general, scratch=args.scratch, seed=args.seed, progress=progress,
+                      refiner=None if args.no_refiner else args.refiner_preset, refiner_steps=args.refiner_steps)
     if args.progress == "json":
         print(json.dumps({"event": "result", "report": str(args.output / "report.json")}), flush=True)
     else:

@@ -1,6 +1,7 @@
 """`talking-head bench`: wall time and peak memory of every stage on a fixed workload (the built-in synthetic
-demo clip, plus a real shared clip when present), with machine info. Stages not built yet are reported as
-missing; the Blender stage runs in its own process with bpy (the backend never imports bpy)."""
+demo clip, plus a real shared clip when present), with machine info. The refiner's training is timed over
+REFINER_STEPS steps of its preset for the device (per step and extrapolated to the preset's steps: a full
+training is minutes); its inference is a refined render of the same tracks. The Blender stage runs in its own process with bpy (the backend never imports bpy)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout (this file is backend
 REAL_CLIP = "video/address_man_10s_512.mp4"
 SYNTHETIC_FRAMES = 100
 RENDER_SIZE = 256
+REFINER_STEPS = 40  # timed training steps (the preset's own count is extrapolated from them)
 BLENDER_SCRIPT = ROOT / "benchmarks" / "bench_blender_stage.py"
 # analyze's progress stages -> bench stages (analyze runs them in one call)
 ANALYZE_STAGES = {"track faces": "track", "fit identity": "fit", "fit frames": "fit", "fit lighting": "texture",
@@ -52,13 +54,14 @@ def bench(device: str = "cpu", progress: Progress = QUIET) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="th-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        results = {name: bench_clip(clip, tmp / name.replace(":", "_"), progress) for name, clip in workloads(tmp)}
+        results = {name: bench_clip(clip, tmp / name.replace(":", "_"), progress, device)
+                   for name, clip in workloads(tmp)}
     machine["load_average_after"] = machine_info(device).get("load_average")
-    return {"machine": machine, "device_note": "every stage runs on the CPU today (no stage takes a "
-            "device yet)", "workloads": results, "total_s": round(time.perf_counter() - t0, 1)}
+    return {"machine": machine, "device_note": f"the refiner trains and runs on {device}; every other stage "
+            "runs on the CPU", "workloads": results, "total_s": round(time.perf_counter() - t0, 1)}
 
 
-def bench_clip(clip: Path, work: Path, progress: Progress) -> dict[str, Any]:
+def bench_clip(clip: Path, work: Path, progress: Progress, device: str = "cpu") -> dict[str, Any]:
     from backend.analysis.pipeline import analyze
     from backend.motion.animation import animate
     from backend.motion.personalization import personalize
@@ -86,7 +89,7 @@ def bench_clip(clip: Path, work: Path, progress: Progress) -> dict[str, Any]:
         profile = run("analyze", lambda: analyze(clip, work / "profile", progress=Progress(mode="quiet",
                                                                                            callback=on_event),
                                                   overlay=False))
-        render = None
+        render = trained = refined = None
         if profile is not None:
             run("personalize", lambda: personalize(profile, progress=progress))
             speech = profile / "audio.wav"
@@ -94,11 +97,24 @@ def bench_clip(clip: Path, work: Path, progress: Progress) -> dict[str, Any]:
                 run("animate", lambda: animate(profile, speech))
             run("rasterize", lambda: rasterize_all(profile))
             render = run("render", lambda: _render(profile, work))
+            trained = run("refine_train", lambda: _train_refiner(profile, clip, device))
+            refined = run("refine_infer", lambda: _render(profile, work, refine=True)) if trained else None
     stages = stage_table(meter.stats, errors, frames)
     if render is not None:
         stages["render"]["stage_timings"] = render.timings
-    stages["refine_train"] = {"missing": "the GAN refiner does not exist yet"}
-    stages["refine_infer"] = {"missing": "the GAN refiner does not exist yet"}
+    if trained is not None:
+        from backend.render.refine.presets import preset_for
+
+        preset_steps = preset_for("auto", device).steps
+        per_step = trained.seconds / max(trained.steps, 1)
+        stages["refine_train"].update({"steps": trained.steps, "frames": trained.frames, "device": device,
+                                       "prepare_s": round(trained.prepare_seconds, 2),
+                                       "s_per_step": round(per_step, 3), "preset_steps": preset_steps,
+                                       "preset_estimate_s": round(trained.prepare_seconds + per_step * preset_steps,
+                                                                  1)})
+    if refined is not None:
+        stages["refine_infer"]["stage_timings"] = refined.timings
+        stages["refine_infer"]["refined"] = refined.refined
     stages["blender"] = blender_stage(work / "profile", work) if profile is not None else {"missing": "no profile"}
     return {"clip": clip.name, "frames": frames, "fps": fps, "size": [info.width, info.height], "stages": stages}
 
@@ -149,13 +165,26 @@ def rasterize_all(profile_dir: Path, batch: int = 16) -> int:
     return n
 
 
-def _render(profile: Path, work: Path):
+def _render(profile: Path, work: Path, refine: bool = False):
     from backend.render.video import render_video
 
     audio = profile / "audio.wav"
     if not audio.is_file():
         raise UserError("the clip has no audio to mux")
-    return render_video(profile, profile / "tracks.json", audio, work / "render.mp4", size=RENDER_SIZE)
+    return render_video(profile, profile / "tracks.json", audio, work / f"render{'_refined' * refine}.mp4",
+                        size=RENDER_SIZE, refine=refine)
+
+
+def _train_refiner(profile: Path, clip: Path, device: str):
+    """REFINER_STEPS steps of the device's preset (the auto preset)."""
+    from dataclasses import replace
+
+    from backend.render.refine.presets import preset_for
+    from backend.render.refine.train import train_refiner
+
+    cfg = preset_for("auto", device)
+    return train_refiner(profile, clip, replace(cfg, steps=min(REFINER_STEPS, cfg.steps)), device=device,
+                         preset="auto")
 
 
 def blender_stage(profile: Path, work: Path, timeout_s: int = 600) -> dict[str, Any]:

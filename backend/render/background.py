@@ -8,6 +8,13 @@ A rendered face needs a body and a background that move with it. Following the p
    the one that does not make the background race from the previous key's match);
 3. between key frames the source (background) frame index is interpolated linearly, so the background
    plays forward or backward smoothly instead of jumping;
+
+   Steps 2-3 alone made the torso judder on real clips (about half the output played backwards, holds of
+   10 frames, jumps of 4-6 clip frames, see docs/render.md). `plan_background` therefore chooses the source
+   frames by a Viterbi path over (clip frame, playback direction) instead (`plan_playback`): every output
+   frame pays its pose mismatch, and the playback pays for holding, racing, running backwards and turning
+   round, so the background plays forward at real speed unless the pose gain is worth more. Key frames
+   stay in the plan (reported; `method="keyframes"` keeps the old path for comparison);
 4. each frame's pose is pulled toward its background frame's pose (translation fully, rotation part way
    and never more than a few degrees apart) so the head stays attached to the torso it is drawn on;
 5. the rendered face is composited over the background crop with a feathered mask.
@@ -28,6 +35,12 @@ TRANSLATION_WEIGHT_DEG = 0.5  # matching cost: degrees of rotation worth one deg
 # race; each unit of speed above it costs as much as this many degrees of pose mismatch.
 MAX_SPEED = 2.0
 SPEED_COST_DEG = 0.5
+# Playback costs of `plan_playback`, in degrees of pose mismatch per output frame. Forward at real speed
+# (+1 clip frame per output frame) is free; the pose mismatch the adjust step absorbs is a few degrees.
+HOLD_COST_DEG = 6.0  # showing the same clip frame again (a still torso for one more frame)
+FAST_COST_DEG = 1.0  # skipping one clip frame (+2 or -2: playback at double speed)
+BACKWARD_COST_DEG = 3.0  # each frame played backwards (blinks and breaths run in reverse)
+TURN_COST_DEG = 60.0  # reversing direction (the torso visibly bounces)
 
 
 @dataclass
@@ -114,13 +127,83 @@ def adjust_pose(pose: np.ndarray, background_pose: np.ndarray, rotation_weight: 
     return np.concatenate([bg[:, :3] + gap, bg[:, 3:]], axis=1).astype(np.float32)
 
 
+# (step in clip frames, cost) per playback direction; index 0 = forward, 1 = backward
+_STEPS = (((1, 0.0), (2, FAST_COST_DEG), (0, HOLD_COST_DEG)),
+          ((-1, BACKWARD_COST_DEG), (-2, BACKWARD_COST_DEG + FAST_COST_DEG), (0, HOLD_COST_DEG)))
+
+
+def plan_playback(pose: np.ndarray, clip_pose: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Source clip frame for each output frame [T,6]: the path through clip frames minimising the summed
+    pose distance plus the playback costs above (Viterbi over N clip frames x 2 directions, O(T N))."""
+    d = pose_distance(np.asarray(pose, np.float64)[:, None], np.asarray(clip_pose, np.float64)[None])
+    if allowed is not None and np.any(allowed):
+        d[:, ~np.asarray(allowed, bool)] = 1e9
+    t_count, n = d.shape
+    cost = np.stack([d[0], d[0] + BACKWARD_COST_DEG])  # [2,N]: best cost ending at (direction, frame)
+    back = np.zeros((t_count, 2, n), dtype=np.int64)  # predecessor as direction * n + frame
+    frames = np.arange(n)
+    for t in range(1, t_count):
+        new = np.full((2, n), np.inf)
+        arg = np.zeros((2, n), dtype=np.int64)
+        for direction in (0, 1):
+            for step, step_cost in _STEPS[direction]:
+                prev = frames - step  # arriving at frame f by `step` from f - step
+                ok = (prev >= 0) & (prev < n)
+                for came in (0, 1):  # the direction the previous frame was played in
+                    turn = TURN_COST_DEG if came != direction else 0.0
+                    c = np.full(n, np.inf)
+                    c[ok] = cost[came, prev[ok]] + step_cost + turn
+                    better = c < new[direction]
+                    new[direction][better] = c[better]
+                    arg[direction][better] = came * n + prev[better]
+        cost = new + d[t][None]
+        back[t] = arg
+    state = int(np.argmin(cost))
+    out = np.zeros(t_count, dtype=np.int64)
+    for t in range(t_count - 1, -1, -1):
+        out[t] = state % n
+        state = int(back[t, state // n, state % n])
+    return out
+
+
+def playback_stats(source: np.ndarray) -> dict[str, float]:
+    """Judder of a background plan, per 100 output frames: `reversals` (the playback direction flips),
+    `holds` (one clip frame shown 3+ frames running), `jumps` (a step of 3+ clip frames), plus the longest
+    hold, the largest jump and the fraction of frames played backwards."""
+    s = np.asarray(source, np.int64)
+    steps = np.diff(s)
+    moving = np.sign(steps[steps != 0])
+    reversals = int(np.count_nonzero(np.diff(moving))) if len(moving) > 1 else 0
+    runs, run = [], 1
+    for step in steps:
+        if step == 0:
+            run += 1
+        else:
+            runs.append(run)
+            run = 1
+    runs.append(run)
+    holds = sum(1 for r in runs if r >= 3)
+    per = 100.0 / max(1, len(s))
+    return {"reversals_per_100": round(reversals * per, 2), "holds_per_100": round(holds * per, 2),
+            "jumps_per_100": round(int(np.count_nonzero(np.abs(steps) >= 3)) * per, 2),
+            "longest_hold": int(max(runs)), "largest_jump": int(np.abs(steps).max()) if len(steps) else 0,
+            "backward_fraction": round(float(np.mean(steps < 0)) if len(steps) else 0.0, 3)}
+
+
 def plan_background(pose: np.ndarray, clip_pose: np.ndarray, fps: float, valid: np.ndarray | None = None,
-                    window_s: float = WINDOW_S) -> BackgroundPlan:
-    """The whole matching: key frames of `pose` [T,6], their clip matches, per-frame source and pose."""
+                    window_s: float = WINDOW_S, method: str = "playback") -> BackgroundPlan:
+    """The whole matching: key frames of `pose` [T,6], per-frame source clip frame and adjusted pose.
+    `method`: "playback" (the Viterbi path, default) or "keyframes" (key matches + linear interpolation)."""
     pose = np.asarray(pose, dtype=np.float64)
     keys = key_frames(pose[:, :3], round(window_s * fps))
-    matched = match_key_frames(keys, pose[keys], clip_pose, valid)
-    source = interpolate_source(len(pose), keys, matched)
+    if method == "keyframes":
+        matched = match_key_frames(keys, pose[keys], clip_pose, valid)
+        source = interpolate_source(len(pose), keys, matched)
+    elif method == "playback":
+        source = plan_playback(pose, clip_pose, valid)
+        matched = source[keys]
+    else:
+        raise ValueError(f"unknown background method {method!r}")
     return BackgroundPlan(keys=keys, matched=matched, source=source,
                           pose=adjust_pose(pose, np.asarray(clip_pose)[source]))
 

@@ -6,10 +6,13 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
+from backend.core.errors import UserError
 from backend.face.model import FaceModel
+from backend.face.profile import Profile
 from backend.render import raster
 from backend.render.mouth import DEFAULT_COLOURS, cavity_mesh, paint_patch, posed_with_cavity
 
@@ -66,3 +69,11 @@ class FaceRenderer:
         """-> (images [B,S,S,3] float in [0,1], masks [B,S,S] bool)."""
         faces = self.draw(expression, pose, cameras)
         return faces.images, faces.masks
+
+
+def load_albedo(profile: Profile) -> np.ndarray:
+    """The profile's texture.png as float RGB in 0..1."""
+    bgr = cv2.imread(str(profile.path / "texture.png"), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise UserError(f"profile {profile.path} has no readable texture.png", hint="re-run `talking-head analyze`")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0

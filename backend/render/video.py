@@ -11,7 +11,9 @@ Stages (streaming, bounded memory):
 4. fit the mouth-interior colours to the clip's widest-open mouths (backend.render.mouth_colours);
 5. per batch of frames: render face + mouth cavity in crop space through the rasterizer (texture, SH light),
    composite over the matched background crop with a feathered mask, paste back into the full frame
-   (or keep the crop with `crop_only`), encode with the audio muxed (media.VideoWriter, atomic).
+   (or keep the crop with `crop_only`), encode with the audio muxed (media.VideoWriter, atomic);
+6. with `refine` and a trained refiner in the profile (backend.render.refine), each composited crop goes
+   through the refiner (a 3-frame window, so frames come out one late) before paste-back.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from backend.core.tracks import Tracks, load_tracks
 from backend.face.crops import crop_camera
 from backend.face.profile import Profile, is_photo_profile, load_profile
 from backend.render.background import BackgroundPlan, composite, feather_mask, plan_background
-from backend.render.face import FaceRenderer
+from backend.render.face import FaceRenderer, load_albedo  # noqa: F401 - load_albedo re-exported
 from backend.render.frame_store import FrameStore
 from backend.render.mouth import DEFAULT_COLOURS
 from backend.render.mouth_colours import fit_colours, pick_frames
 from backend.render.pasteback import crop_frame, paste_back
 from backend.render.photo_background import PhotoBackground, photo_plan
+from backend.render.refine.apply import RefineStream
+from backend.render.refine.checkpoint import load_refiner
+from backend.render.refine.inputs import fill_holes
 
 AUDIO_SR = 48000
 BATCH = 16
@@ -64,6 +69,8 @@ class RenderResult:
     height: int
     plan: BackgroundPlan
     timings: dict[str, float]
+    refined: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def check_tracks(profile: Profile, tracks: Tracks, where: str) -> None:
@@ -133,13 +140,6 @@ def prepare(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | 
     return RenderInputs(profile=profile, tracks=tracks, audio=audio, clip=clip_path, notes=[note] if note else [])
 
 
-def load_albedo(profile: Profile) -> np.ndarray:
-    bgr = cv2.imread(str(profile.path / "texture.png"), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise UserError(f"profile {profile.path} has no readable texture.png", hint="re-run `talking-head analyze`")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-
-
 def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path, video_dir: Path,
                  progress: Progress) -> tuple[FrameStore, np.ndarray, int]:
     """Decode the clip once, keeping only the frames in `needed` in a disk-backed store.
@@ -176,26 +176,30 @@ def paste_alpha(mask: np.ndarray, feather_px: float) -> np.ndarray:
 def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | Path, out_path: str | Path,
                  clip: str | Path | None = None, size: int = 256, crop_only: bool = False,
                  paste_mode: str = "feather", progress: Progress = QUIET, batch: int = BATCH,
-                 fit_mouth: bool = True) -> RenderResult:
+                 fit_mouth: bool = True, refine: bool = False, background: str = "playback") -> RenderResult:
     """Render the tracks into `out_path` (mp4 with the audio). See the module docstring. `fit_mouth`: fit the
-    mouth-interior colours to the clip (backend.render.mouth_colours) instead of using the defaults."""
+    mouth-interior colours to the clip (backend.render.mouth_colours) instead of using the defaults.
+    `refine`: use the profile's trained refiner (a note in `notes` and unrefined frames when it has none).
+    `background`: the matching method (backend.render.background.plan_background)."""
     if size not in (256, 512):
         raise UserError(f"--size must be 256 or 512, got {size}")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     inputs = prepare(profile_dir, tracks_path, audio_path, clip)
-    for note in inputs.notes:
-        progress.message(note)
     profile, tracks = inputs.profile, inputs.tracks
     fit = profile.fit()
     crops = fit[f"crop_{size}"]
     model, albedo, sh = profile.face_model(), load_albedo(profile), profile.lighting()
     photo = PhotoBackground(profile, model, fit) if is_photo_profile(profile.manifest) else None
     plan = photo_plan(tracks.pose) if photo else plan_background(tracks.pose, fit["pose"], tracks.fps,
-                                                                 valid=fit["valid"])
+                                                                 valid=fit["valid"], method=background)
+    # a photo profile has no frames to personalise a refiner on: its render stays unrefined, without a note
+    stream = refine_stream(profile, inputs.notes) if refine and not photo else None
     calib = (np.zeros(int(fit_mouth), np.int64) if photo else  # the photo's own mouth, teeth and all
              pick_frames(profile, fit["expression"]) if fit_mouth else np.zeros(0, np.int64))
     feather = FEATHER * size
+    for note in inputs.notes:
+        progress.message(note)
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory(prefix="th-render-", dir=out_path.parent if out_path.parent.exists() else None) \
             as store:
@@ -222,29 +226,60 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
         progress.stage("render video", tracks.frame_count)
         with media.VideoWriter(out_path, tracks.fps, width, height, audio=(inputs.audio, AUDIO_SR),
                                preset="veryfast") as writer:
+
+            def emit(crop: np.ndarray, background: np.ndarray, affine: np.ndarray, mask: np.ndarray) -> None:
+                if crop_only:
+                    writer.write(crop)
+                else:
+                    writer.write(paste_back(background, crop, affine, paste_alpha(mask, feather), mode=paste_mode))
+
             for lo in range(0, tracks.frame_count, batch):
                 idx = np.arange(lo, min(lo + batch, tracks.frame_count))
                 src = plan.source[idx]
                 affines = crops[src]
                 cams = np.stack([crop_camera(fit["camera"], a) for a in affines])
                 tr = time.perf_counter()
-                images, masks = renderer.render(tracks.expression[idx], plan.pose[idx], cams)
+                faces = renderer.draw(tracks.expression[idx], plan.pose[idx], cams)
                 tc = time.perf_counter()
                 timings["render_s"] += tc - tr
                 for k, j in enumerate(src):
                     background = photo.frame(plan.pose[idx[k]]) if photo else np.asarray(frames[slot[j]])
-                    crop = composite(images[k], feather_mask(masks[k], feather), crop_frame(background, affines[k], size))
-                    if crop_only:
-                        writer.write(crop)
-                    else:
-                        writer.write(paste_back(background, crop, affines[k], paste_alpha(masks[k], feather),
-                                                mode=paste_mode))
+                    crop = composite(faces.images[k], feather_mask(faces.masks[k], feather),
+                                     crop_frame(background, affines[k], size))
+                    if stream is None:
+                        emit(crop, background, affines[k], faces.masks[k])
+                    else:  # refined frames come out one frame late (a 3-frame window); the face hull is pasted
+                        for out, args in stream.push(crop, faces.masks[k], faces.cavity[k], tracks.expression[idx[k]],
+                                                     plan.pose[idx[k]],
+                                                     (background, affines[k], fill_holes(faces.masks[k]))):
+                            emit(out, *args)
                 timings["composite_encode_s"] += time.perf_counter() - tc
                 progress.update(len(idx))
+            for out, args in stream.flush() if stream is not None else []:
+                emit(out, *args)
         if isinstance(frames, FrameStore):
             frames.close()
         timings["render_encode_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     progress.close()
     return RenderResult(path=out_path, frames=tracks.frame_count, fps=tracks.fps, width=width, height=height,
-                        plan=plan, timings={k: round(v, 3) for k, v in timings.items()})
+                        plan=plan, timings={k: round(v, 3) for k, v in timings.items()}, refined=stream is not None,
+                        notes=inputs.notes)
+
+
+def refine_stream(profile: Profile, notes: list[str]) -> RefineStream | None:
+    """The profile's refiner as a frame stream, or None with a note saying why the frames stay unrefined."""
+    refiner = load_refiner(profile)
+    if refiner is None:
+        notes.append(f"profile {profile.path} has no trained refiner: rendering unrefined (train it with "
+                     "`talking-head personalize PROFILE --refiner`, or pass --no-refine to silence this)")
+        return None
+    return RefineStream(refiner)
+
+
+def best_size(profile: Profile) -> int:
+    """The render size that fits the clip: 512 when the face crop covers 512 px or more of the clip's frames
+    (median over the frames), else 256 (rendering finer than the source only invents detail)."""
+    affines = profile.fit()["crop_256"]
+    scale = np.sqrt(np.abs(np.linalg.det(np.asarray(affines, np.float64)[:, :, :2])))
+    return 512 if np.median(256.0 / np.maximum(scale, 1e-9)) >= 512 else 256

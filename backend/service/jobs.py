@@ -150,7 +150,9 @@ def plan_step(store: JobStore, job: Job, step: str) -> StepPlan:
             return {"personalized": True}
 
         # The model belongs to the profile (shared by every job on it); the stage writes it there atomically.
-        return StepPlan(["personalize", str(profile)], personalized)
+        # The refiner (minutes on a CPU) is not trained by a job yet: renders stay unrefined unless the
+        # profile already has one (`talking-head personalize PROFILE` trains it).
+        return StepPlan(["personalize", str(profile), "--no-refiner"], personalized)
     if step == "animate":
         opts = p.get("options") or p.get("animate") or {}
         target = work / "tracks.json"
