@@ -1,5 +1,6 @@
-"""Animate a personalised profile from speech: expression from the model, head pose from the person's
-pose style (or the clip's own poses, or a still head), packed as Tracks."""
+"""Animate a personalised profile from speech: expression from the model (speech only, scaled to the
+person's mouth range, easing to the closed rest face in pauses), blinks as their own layer in the person's
+rhythm, head pose from the person's pose style (or the clip's own poses, or a still head), packed as Tracks."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from backend import __version__
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
-from backend.core.tracks import Tracks
+from backend.core.tracks import Layer, Tracks
 from backend.motion import features
+from backend.motion.blinks import POPULATION, BlinkStats, generate_blinks, with_blink_layer
 from backend.motion.data import read_manifest
-from backend.motion.model import MotionNet, load_checkpoint
+from backend.motion.model import OUTPUT_SMOOTHING_S, MotionNet, load_checkpoint
 from backend.motion.personalization import MODEL_FILE
 from backend.motion.pose import PoseStyle, sample_pose
 
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from backend.motion.phonetics import PhoneticDecode
 
 POSE_MODES = ("predicted", "clip", "still")
-OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
 SILENCE_HOLD_S = 0.3  # pauses shorter than 2x this keep the predicted mouth (people pause mouth-open)
 
 
@@ -61,13 +62,26 @@ def clip_pose_replay(clip_pose: np.ndarray, clip_fps: float, n_frames: int, fps:
     return np.stack([np.interp(idx, np.arange(n), clip_pose[:, k]) for k in range(6)], axis=1)
 
 
+def blink_stats(meta: dict) -> tuple[BlinkStats, np.ndarray | None]:
+    """The person's blink statistics and [K] shape from a personal model's metadata (None: none stored)."""
+    b = meta.get("blink")
+    if not b:
+        return POPULATION, None
+    return (BlinkStats(float(b["rate_per_min"]), float(b["duration_s"]), str(b["source"]), int(b.get("events", 0))),
+            np.asarray(b["shape"], np.float32))
+
+
 def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
                     smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
                     progress: Progress = QUIET, phonetics: bool = True,
-                    decode: PhoneticDecode | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    decode: PhoneticDecode | None = None, blinks: bool = True,
+                    layers: dict[str, Layer] | None = None, mouth_gain: float | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """16 kHz mono speech -> (expression [T,K], pose [T,6]) at `fps`. `phonetics=False` skips the phone
     decoder (about 2x faster; the model then reads the MFCCs alone, see docs/motion.md); `decode` is that
-    decoder already started on these samples (`features.start_phonetics`)."""
+    decoder already started on these samples (`features.start_phonetics`). With `blinks`, seeded blinks in
+    the person's rhythm are added and described in `layers["blink"]` (when a dict is passed).
+    `mouth_gain` overrides the personal model's measured gain (1: the network's raw range)."""
     if pose_mode not in POSE_MODES:
         raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
     progress.stage("audio features")
@@ -78,6 +92,9 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
                              mode="nearest")
     activity = feats.frame_activity(n, fps)
     rest = np.asarray(meta["rest_expression"], np.float32)
+    gain = float(meta.get("mouth_gain", 1.0) if mouth_gain is None else mouth_gain)
+    centre = np.asarray(meta.get("mouth_centre", rest), np.float32)
+    expr = centre + gain * (expr - centre)  # the person's range, not the squared-error mean's
     gate = speech_gate(activity, fps)[:, None]
     expr = rest + expression_scale * gate * (expr - rest)
     style = PoseStyle.from_dict(meta["pose_style"])
@@ -90,13 +107,20 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
     if smoothing > 0:
         expr = gaussian_filter1d(expr, sigma=smoothing, axis=0, mode="nearest")
         pose = gaussian_filter1d(pose, sigma=smoothing, axis=0, mode="nearest")
+    stats, shape = blink_stats(meta)
+    if blinks and shape is not None:
+        # seeded apart from the head motion (seed + 1): turning blinks off leaves the pose as it was
+        weight = generate_blinks(n, fps, stats, seed=seed + 1, activity=activity)
+        expr, layer = with_blink_layer(expr, weight, shape)
+        if layers is not None:
+            layers["blink"] = layer
     return expr.astype(np.float32), pose.astype(np.float32)
 
 
 def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted", smoothing: float = 0.0,
             expression_scale: float = 1.0, seed: int = 0, fps: float | None = None,
             model_path: Path | None = None, progress: Progress = QUIET, phonetics: bool = True,
-            samples: np.ndarray | None = None, decode: PhoneticDecode | None = None) -> Tracks:
+            samples: np.ndarray | None = None, decode: PhoneticDecode | None = None, blinks: bool = True) -> Tracks:
     """Tracks for `speech`; `samples` (its 16 kHz mono decode) and `decode` (`features.start_phonetics` on
     them) may be passed when the caller started on them early."""
     profile = Path(profile)
@@ -109,14 +133,15 @@ def animate(profile: str | Path, speech: str | Path, pose_mode: str = "predicted
     if samples.size < features.SR // 50:
         raise UserError(f"{speech} holds only {samples.size / features.SR * 1000:.0f} ms of audio",
                         hint="pass a recording of at least a few frames' length")
+    layers: dict[str, Layer] = {}
     expr, pose = animate_samples(model, meta, samples, fps, pose_mode, smoothing, expression_scale, seed,
-                                 progress, phonetics, decode)
+                                 progress, phonetics, decode, blinks=blinks, layers=layers)
     from backend.media import sha256_file
 
     return Tracks(fps=fps, basis=list(manifest.get("basis_names") or meta["basis_names"]), expression=expr,
-                  pose=pose, profile_id=str(manifest.get("profile_id", "")),
+                  pose=pose, profile_id=str(manifest.get("profile_id", "")), layers=layers,
                   face_model=str(manifest.get("face_model", meta["face_model"])),
                   provenance={"source": "animate", "software_version": __version__, "model": meta.get("init"),
                               "options": {"pose": pose_mode, "smoothing": smoothing, "phonetics": phonetics,
-                                          "expression_scale": expression_scale, "seed": seed}},
+                                          "expression_scale": expression_scale, "seed": seed, "blinks": blinks}},
                   audio={"sha256": sha256_file(speech), "duration_s": round(samples.size / features.SR, 4)})
