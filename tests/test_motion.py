@@ -184,3 +184,21 @@ def test_animate_writes_a_seeded_blink_layer_and_no_blinks_turns_it_off(trained:
     np.testing.assert_array_equal(a.pose, off.pose)
     _, meta = load_personal(trained)
     assert meta["blink"]["source"].startswith("population") and len(meta["blink"]["shape"]) == a.expression.shape[1]
+
+
+def test_any_recording_gets_the_persons_mouth_range(trained: Path) -> None:
+    """The gain is measured per recording: quiet and loud, this voice or another, the speaking frames'
+    opening std lands on the person's own (unless the gain is clipped), instead of the shrunk mean."""
+    model, meta = load_personal(trained)
+    clip = load_clip(trained)
+    assert meta["mouth_open_std"] > 0 and len(meta["mouth_open_grad"]) == clip.expression.shape[1]
+    for seed, level in ((11, 1.0), (12, 0.05)):
+        x, _ = speech_like(8.0, seed=seed)
+        x = (level * x).astype(np.float32)
+        full, _ = animate_samples(model, meta, x, 25.0, blinks=False)
+        raw, _ = animate_samples(model, meta, x, 25.0, blinks=False, mouth_gain=1.0)
+        speaking = features.speech_features(x).frame_activity(len(full), 25.0) > 0
+        o_full, o_raw = clip.mouth.opening(full)[speaking], clip.mouth.opening(raw)[speaking]
+        assert o_full.std() >= o_raw.std() - 1e-9
+        if o_raw.std() * 2.5 > meta["mouth_open_std"]:  # within the gain's range: matched
+            assert o_full.std() == pytest.approx(meta["mouth_open_std"], rel=0.2)

@@ -18,13 +18,14 @@ from backend.motion import features
 from backend.motion.blinks import POPULATION, BlinkStats, generate_blinks, with_blink_layer
 from backend.motion.data import read_manifest
 from backend.motion.model import OUTPUT_SMOOTHING_S, MotionNet, load_checkpoint
-from backend.motion.personalization import MODEL_FILE
+from backend.motion.personalization import GAIN_RANGE, MODEL_FILE
 from backend.motion.pose import PoseStyle, sample_pose
 
 if TYPE_CHECKING:
     from backend.motion.phonetics import PhoneticDecode
 
 POSE_MODES = ("predicted", "clip", "still")
+MIN_GAIN_FRAMES = 50  # speaking frames needed to measure a recording's own range (2 s at 25 fps)
 SILENCE_HOLD_S = 0.3  # pauses shorter than 2x this keep the predicted mouth (people pause mouth-open)
 
 
@@ -71,6 +72,17 @@ def blink_stats(meta: dict) -> tuple[BlinkStats, np.ndarray | None]:
             np.asarray(b["shape"], np.float32))
 
 
+def recording_gain(meta: dict, expr: np.ndarray, centre: np.ndarray, activity: np.ndarray) -> float:
+    """The gain that gives this recording's predicted opening the person's std while speaking (clipped to
+    GAIN_RANGE); with under MIN_GAIN_FRAMES speaking frames the gain measured on the clip; 1 for models
+    without the range (before issue 12)."""
+    speaking = np.asarray(activity) > 0
+    if "mouth_open_grad" not in meta or speaking.sum() < MIN_GAIN_FRAMES:
+        return float(meta.get("mouth_gain", 1.0))
+    opening = (expr[speaking] - centre) @ np.asarray(meta["mouth_open_grad"], np.float32)
+    return float(np.clip(float(meta["mouth_open_std"]) / max(float(opening.std()), 1e-9), *GAIN_RANGE))
+
+
 def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
                     smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
                     progress: Progress = QUIET, phonetics: bool = True,
@@ -92,8 +104,8 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
                              mode="nearest")
     activity = feats.frame_activity(n, fps)
     rest = np.asarray(meta["rest_expression"], np.float32)
-    gain = float(meta.get("mouth_gain", 1.0) if mouth_gain is None else mouth_gain)
     centre = np.asarray(meta.get("mouth_centre", rest), np.float32)
+    gain = recording_gain(meta, expr, centre, activity) if mouth_gain is None else mouth_gain
     expr = centre + gain * (expr - centre)  # the person's range, not the squared-error mean's
     gate = speech_gate(activity, fps)[:, None]
     expr = rest + expression_scale * gate * (expr - rest)

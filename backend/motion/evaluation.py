@@ -14,7 +14,7 @@ from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.core.tracks import POSE_CHANNELS
 from backend.motion import features
-from backend.motion.animation import animate_samples, load_personal
+from backend.motion.animation import animate_samples, load_personal, recording_gain
 from backend.motion.blinks import blink_rate
 from backend.motion.data import MotionClip, load_clip, read_manifest
 from backend.motion.metrics import motion_report
@@ -91,6 +91,9 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
                                                                 "mouth_open_std_ratio", "sync_offset_frames")}
     # diagnostic: the gain that would have matched the test frames' range exactly (not known at animate time)
     report["mouth_gain_oracle"] = round(1.0 / max(raw_report["mouth_open_std_ratio"], 1e-9), 3)
+    centre = np.asarray(meta.get("mouth_centre", meta["rest_expression"]), np.float32)
+    activity = features.speech_features(test_audio).frame_activity(len(raw), fps)
+    report["mouth_gain_recording"] = round(recording_gain(meta, raw, centre, activity), 3)
     report.update({
         "clip": manifest.get("source", {}).get("clip_name", profile.name),
         "fps": fps,

@@ -3,9 +3,10 @@ from scratch; fit the person's pose style, rest (closed-mouth) expression, blink
 motion.pt + loss PNG.
 
 Mouth range: a model trained with squared errors predicts the conditional mean, whose opening varies less
-than the truth (0.5 of its std on unseen people: the mumbled look). `mouth_gain` is measured on the
-person's own frames after training, true over predicted opening std, and animate scales the speech motion
-around its mean by it, so the range matches the person's (docs/motion.md gives the measured effect)."""
+than the truth (0.5 of its std on unseen people: the mumbled look), and less still for a voice it was not
+fine-tuned on. Personalize stores the person's true opening std while speaking and the opening's gradient
+in the basis; animate scales each recording's predicted speech motion around its mean so that the opening
+std matches the person's (docs/motion.md gives the measured effect)."""
 
 from __future__ import annotations
 
@@ -95,17 +96,29 @@ def smoothed_prediction(model: MotionNet, clip: MotionClip) -> np.ndarray:
                              mode="nearest")
 
 
-def mouth_gain(model: MotionNet, clip: MotionClip) -> tuple[float, np.ndarray]:
-    """(gain, [K] centre): true over predicted inner-lip opening std on the clip's speaking frames, clipped to
-    GAIN_RANGE, and the predicted mean expression the gain scales around."""
+@dataclass
+class MouthRange:
+    """What animate needs to give any recording this person's mouth range (module docstring)."""
+
+    gain: float  # true / predicted opening std on the clip's own speech (the fallback for short audio)
+    centre: np.ndarray  # [K] predicted mean expression while speaking: the gain scales around it
+    open_std: float  # std of the true inner-lip opening over the clip's speaking frames (metres)
+    open_grad: np.ndarray  # [K] d opening / d expression at the centre (opening is close to linear there)
+
+
+def mouth_range(model: MotionNet, clip: MotionClip) -> MouthRange:
     pred = smoothed_prediction(model, clip)
     speaking = np.asarray(clip.activity) > 0
     if speaking.sum() < 16:
         speaking = np.ones(len(clip), bool)
     p_std = float(clip.mouth.opening(pred[speaking]).std())
     t_std = float(clip.mouth.opening(clip.expression[speaking]).std())
-    gain = float(np.clip(t_std / max(p_std, 1e-9), *GAIN_RANGE))
-    return gain, pred[speaking].mean(axis=0)
+    centre = pred[speaking].mean(axis=0)
+    eps = 1e-3
+    base = clip.mouth.opening(centre[None])[0]
+    grad = np.array([(clip.mouth.opening((centre + eps * np.eye(len(centre))[k])[None])[0] - base) / eps
+                     for k in range(len(centre))])
+    return MouthRange(float(np.clip(t_std / max(p_std, 1e-9), *GAIN_RANGE)), centre, t_std, grad)
 
 
 def personalize(profile: str | Path, out: str | Path | None = None, train_frames: int | None = None,
@@ -143,7 +156,7 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
             yield sample_batch([train_clip], cfg.batch, cfg.crop, rng)
 
     hist = train(model, batches(), weights, cfg, val=(clip, va), progress=progress)
-    gain, centre = mouth_gain(model, clip) if calibrate else (1.0, np.asarray(rest_expression(clip)))
+    rng_ = mouth_range(model, clip) if calibrate else None
     out_path = Path(out) if out else profile / MODEL_FILE
     meta = {
         "kind": "personal",
@@ -154,8 +167,8 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
         "fps": clip.fps,
         "train_frames": len(clip),
         "rest_expression": rest_expression(clip).tolist(),
-        "mouth_gain": gain,
-        "mouth_centre": centre.tolist(),
+        **({"mouth_gain": rng_.gain, "mouth_centre": rng_.centre.tolist(), "mouth_open_std": rng_.open_std,
+            "mouth_open_grad": rng_.open_grad.tolist()} if rng_ else {}),
         "blink": {**asdict(clip.blink_stats), "shape": np.asarray(
             clip.blink_shape if clip.blink_shape is not None else np.zeros(clip.expression.shape[1])).tolist()},
         "pose_style": fit_pose_style(clip.pose, clip.fps, clip.activity).to_dict(),
