@@ -83,6 +83,21 @@ def recording_gain(meta: dict, expr: np.ndarray, centre: np.ndarray, activity: n
     return float(np.clip(float(meta["mouth_open_std"]) / max(float(opening.std()), 1e-9), *GAIN_RANGE))
 
 
+def frame_gains(meta: dict, expr: np.ndarray, centre: np.ndarray, rest: np.ndarray, gain: float) -> np.ndarray:
+    """[T] per-frame gain: `gain`, except that a closing frame is scaled only as far as the rest face's
+    opening (never below 1): scaled past it the lips would cross and the opening, a distance, grow again."""
+    out = np.full(len(expr), float(gain), np.float32)
+    if "mouth_open_grad" not in meta or gain <= 1.0:
+        return out
+    grad = np.asarray(meta["mouth_open_grad"], np.float32)
+    d = (expr - centre) @ grad  # linearised opening change of each frame
+    r = float((rest - centre) @ grad)  # and of the rest face (negative: rest is more closed)
+    closing = d < 0
+    if r < 0:
+        out[closing] = np.clip(r / np.minimum(d[closing], -1e-12), 1.0, gain)
+    return out
+
+
 def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
                     smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
                     progress: Progress = QUIET, phonetics: bool = True,
@@ -106,7 +121,7 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
     rest = np.asarray(meta["rest_expression"], np.float32)
     centre = np.asarray(meta.get("mouth_centre", rest), np.float32)
     gain = recording_gain(meta, expr, centre, activity) if mouth_gain is None else mouth_gain
-    expr = centre + gain * (expr - centre)  # the person's range, not the squared-error mean's
+    expr = centre + frame_gains(meta, expr, centre, rest, gain)[:, None] * (expr - centre)  # the person's range
     gate = speech_gate(activity, fps)[:, None]
     expr = rest + expression_scale * gate * (expr - rest)
     style = PoseStyle.from_dict(meta["pose_style"])
