@@ -112,12 +112,12 @@ def test_expression_scale_and_smoothing(trained: Path) -> None:
     model, meta = load_personal(trained)
     x, _ = speech_like(3.0, seed=7)
     rest = np.asarray(meta["rest_expression"])
-    e1, _ = animate_samples(model, meta, x, 25.0)
-    e0, _ = animate_samples(model, meta, x, 25.0, expression_scale=0.0)
-    e2, _ = animate_samples(model, meta, x, 25.0, expression_scale=2.0)
+    e1, _ = animate_samples(model, meta, x, 25.0, blinks=False)  # blinks are a layer of their own, unscaled
+    e0, _ = animate_samples(model, meta, x, 25.0, expression_scale=0.0, blinks=False)
+    e2, _ = animate_samples(model, meta, x, 25.0, expression_scale=2.0, blinks=False)
     np.testing.assert_allclose(e0, np.broadcast_to(rest, e0.shape), atol=1e-6)
     np.testing.assert_allclose(e2 - rest, 2 * (e1 - rest), atol=1e-4)
-    es, _ = animate_samples(model, meta, x, 25.0, smoothing=2.0)
+    es, _ = animate_samples(model, meta, x, 25.0, smoothing=2.0, blinks=False)
     assert np.abs(np.diff(es, axis=0)).mean() < np.abs(np.diff(e1, axis=0)).mean()
 
 
@@ -166,3 +166,39 @@ def test_profile_without_audio_cannot_be_personalized(tmp_path: Path) -> None:
     (profile / "audio.wav").unlink()
     with pytest.raises(UserError, match="no audio.wav"):
         personalize(profile, cfg=QUICK)
+
+
+def test_animate_writes_a_seeded_blink_layer_and_no_blinks_turns_it_off(trained: Path, tmp_path: Path) -> None:
+    x, _ = speech_like(12.0, seed=9)
+    wav = tmp_path / "speech.wav"
+    write_wav(wav, x, 16000)
+    paths = {name: tmp_path / f"{name}.json" for name in ("a", "b", "off")}
+    for name, extra in (("a", []), ("b", []), ("off", ["--no-blinks"])):
+        assert main(["--progress", "quiet", "animate", str(trained), str(wav), "-o", str(paths[name]), *extra]) == 0
+    a, b, off = (load_tracks(paths[n]) for n in ("a", "b", "off"))
+    assert a.version == 2 and "blink" in a.layers and not off.layers and off.provenance["options"]["blinks"] is False
+    np.testing.assert_array_equal(a.layers["blink"].weight, b.layers["blink"].weight)  # seeded
+    assert a.layers["blink"].weight.max() > 0.8  # 12 s at the population rate: a few full blinks
+    # the speech part is the same with and without blinks; the layer is exactly what was added
+    np.testing.assert_allclose(a.without_layers(), off.expression, atol=1e-4)  # float32 rounding
+    np.testing.assert_array_equal(a.pose, off.pose)
+    _, meta = load_personal(trained)
+    assert meta["blink"]["source"].startswith("population") and len(meta["blink"]["shape"]) == a.expression.shape[1]
+
+
+def test_any_recording_gets_the_persons_mouth_range(trained: Path) -> None:
+    """The gain is measured per recording: quiet and loud, this voice or another, the speaking frames'
+    opening std lands on the person's own (unless the gain is clipped), instead of the shrunk mean."""
+    model, meta = load_personal(trained)
+    clip = load_clip(trained)
+    assert meta["mouth_open_std"] > 0 and len(meta["mouth_open_grad"]) == clip.expression.shape[1]
+    for seed, level in ((11, 1.0), (12, 0.05)):
+        x, _ = speech_like(8.0, seed=seed)
+        x = (level * x).astype(np.float32)
+        full, _ = animate_samples(model, meta, x, 25.0, blinks=False)
+        raw, _ = animate_samples(model, meta, x, 25.0, blinks=False, mouth_gain=1.0)
+        speaking = features.speech_features(x).frame_activity(len(full), 25.0) > 0
+        o_full, o_raw = clip.mouth.opening(full)[speaking], clip.mouth.opening(raw)[speaking]
+        assert o_full.std() >= o_raw.std() - 1e-9
+        if o_raw.std() * 2.5 > meta["mouth_open_std"]:  # within the gain's range: matched
+            assert o_full.std() == pytest.approx(meta["mouth_open_std"], rel=0.2)

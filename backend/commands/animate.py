@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-phonetics", dest="phonetics", action="store_false",
                    help="skip the phone decoder: about twice as fast, slightly less accurate lips (the model "
                         "reads the MFCCs alone; docs/motion.md gives the measured difference)")
+    p.add_argument("--no-blinks", dest="blinks", action="store_false",
+                   help="no blinks (default: seeded blinks at the person's measured rate and duration, written "
+                        "as the tracks' own 'blink' layer so Blender keys them apart from speech)")
     p.add_argument("--personalize", action="store_true",
                    help="train the profile's motion model first if it has none")
     p.set_defaults(func=run, prefetch=prefetch)
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     tracks = animate(args.profile, args.audio, pose_mode=args.pose, smoothing=args.smoothing,
                      expression_scale=args.expression_scale, seed=args.seed, fps=args.fps, progress=progress,
                      phonetics=args.phonetics, samples=getattr(args, "samples", None),
-                     decode=getattr(args, "decode", None))
+                     decode=getattr(args, "decode", None), blinks=args.blinks)
     if args.rig == "arkit":
         from backend.face.arkit import with_arkit
 

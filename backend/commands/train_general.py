@@ -28,17 +28,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=POSITIVE_INT.argparse_type(), help="training steps (default 3000)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="leave out clips whose file name matches (repeatable), e.g. to keep an evaluation clip out")
+    p.add_argument("--leave-out", action="append", default=[], metavar="PERSON",
+                   help="leave out every clip of this person (repeatable; a glob over person keys such as 'feifei' "
+                        "or clip names; backend/motion/people.py says how a clip's person is read): the "
+                        "leave-out protocol of docs/motion.md")
+    p.add_argument("--max-clips-per-person", type=int, metavar="N",
+                   help="use at most N clips of any one person (e.g. a subset of GRID's 1000 sentences when CPU "
+                        "time is short); the choice is deterministic")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="analyze again the clips an earlier run could not analyze (*.failed.json markers)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial checkpoint exists")
     p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
+    from backend.core.errors import UserError
     from backend.motion.general import train_general
+
+    if args.max_clips_per_person is not None and args.max_clips_per_person < 1:
+        raise UserError("--max-clips-per-person must be at least 1")
 
     out, hist, profiles = train_general(args.data_dir, args.output, profiles_dir=args.profiles, steps=args.steps,
                                         exclude=args.exclude, resume=not args.no_resume, seed=args.seed,
-                                        progress=progress)
+                                        progress=progress, leave_out_people=args.leave_out,
+                                        max_clips_per_person=args.max_clips_per_person,
+                                        retry_failed=args.retry_failed)
     last = hist.train[-1] if hist.train else float("nan")
     if args.progress == "json":
         print(json.dumps({"event": "result", "model": str(out), "profiles": len(profiles), "final_loss": last}),

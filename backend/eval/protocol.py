@@ -21,7 +21,7 @@ from backend import media
 from backend.core.atomic import write_json
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
-from backend.core.tracks import Tracks, save_tracks
+from backend.core.tracks import Layer, Tracks, save_tracks
 from backend.eval.identity import descriptors, identity_cos, sample_indices
 from backend.eval.landmarks import lmd_px, retrack
 from backend.eval.machine import check_device, machine_info
@@ -59,7 +59,7 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
     from backend.face.profile import load_profile
     from backend.motion.animation import animate_samples, load_personal
     from backend.motion.data import load_clip
-    from backend.motion.metrics import motion_report
+    from backend.motion.evaluation import score_heldout
     from backend.motion.personalization import personalize
     from backend.render.video import render_video
 
@@ -109,14 +109,18 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
     seen = general_model_saw(full.manifest, result.init, general)
     model, meta = load_personal(target_dir, work / "motion.pt")
     t = time.perf_counter()
-    expr, pose = animate_samples(model, meta, features.load_speech(heldout_audio), fps, "predicted", seed=seed)
+    layers: dict = {}
+    test_audio = features.load_speech(heldout_audio)
+    expr, pose = animate_samples(model, meta, test_audio, fps, "predicted", seed=seed, layers=layers)
     timed("animate_s", t)
 
     n = min(len(expr), total - train_frames)
     expr, pose = expr[:n], pose[:n]
-    truth = load_clip(full_dir)
+    layers = {k: Layer(v.weight[:n], v.shape) for k, v in layers.items()}
+    truth = load_clip(full_dir, speech_only=False)  # the fitted face as seen, blinks included
     true_expr, true_pose = truth.expression[train_frames:train_frames + n], truth.pose[train_frames:train_frames + n]
-    motion = motion_report(truth.mouth, expr, true_expr, pose, true_pose, truth.expression[:train_frames].mean(0))
+    motion = score_heldout(truth, expr, layers, true_expr, pose, true_pose, truth.expression[:train_frames].mean(0),
+                           test_audio)
     real = real[:n]
 
     tracks = {"coarse_predicted_pose": (expr, pose), "coarse_fitted_pose": (expr, true_pose),
@@ -162,7 +166,9 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
         "landmark_nme": analysis["landmark_nme"], "face_psnr_analyze": analysis["face_psnr"],
         **{k: motion[k] for k in ("mouth_corr", "mouth_lmd", "mouth_lmd_baseline", "mouth_lmd_reduction",
                                   "mouth_lmd_mm", "mouth_lmd_baseline_mm", "mouth_open_std_ratio",
-                                  "pose_std_ratio", "jerk_ratio")},
+                                  "pose_std_ratio", "jerk_ratio", "sync_offset_frames", "silent_closed_share",
+                                  "silent_closed_share_true", "blink_rate_ratio")
+           if k in motion},
         **{m: {v: variants[v].get(m) for v in variants} for m in VIDEO_METRICS},
         "variants": variants,
         "real_crops": real_info,

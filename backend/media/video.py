@@ -49,6 +49,9 @@ class _Scan:
     frame_count: int
     duration_s: float
     truncated: bool = False
+    # every frame had the same timestamp (a broken re-encode, e.g. the GRID copies in shared/data/train):
+    # frames are then taken as evenly spaced at the stream's nominal rate (`nominal_fps`)
+    nominal_fps: float = 0.0
 
 
 def _scan_key(path: Path) -> tuple[str, int, int]:
@@ -91,6 +94,10 @@ def _scan(key: tuple[str, int, int]) -> _Scan:
             raise UserError(f"no video frames could be read from {path} (truncated or corrupt file?)",
                             hint="re-export or re-download the clip")
         pts.sort()
+        if len(pts) > 1 and pts[0] == pts[-1]:
+            rate = float(stream.guessed_rate or stream.base_rate or 25)
+            times = [i / rate for i in range(len(pts))]
+            return _Scan(tuple(times[:_VFR_SAMPLE]), len(pts), len(pts) / rate, truncated, nominal_fps=rate)
         times = [(p - pts[0]) * tb for p in pts]
         deltas = np.diff(times) if len(times) > 1 else np.array([])
         step = float(np.median(deltas)) if deltas.size else 0.0
@@ -154,6 +161,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
         vfr = _is_vfr(scan.timestamps, tb)
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate and not vfr else scan.frame_count / scan.duration_s
+        fps = scan.nominal_fps or fps
         width, height = first.width, first.height
         if rotation % 180:
             width, height = height, width
@@ -214,12 +222,17 @@ def iter_frames(path: str | os.PathLike[str], fps: float | None = None,
     held_rgb: np.ndarray | None = None
     held_t = 0.0
     t0: float | None = None
+    synthetic_step = 1 / scan.nominal_fps if (scan := _scan(_scan_key(p))).nominal_fps else 0.0
+    decoded = 0
     with open_container(p) as container:
         stream = real_video_streams(container)[0]
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
                 t = frame.time if frame.time is not None else (held_t + 1 / info.fps if held else 0.0)
+                if synthetic_step:
+                    t = decoded * synthetic_step
+                decoded += 1
                 if t0 is None:
                     t0 = t
                 t = max(t - t0, held_t)  # guard against timestamps running backwards

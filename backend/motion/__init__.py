@@ -2,7 +2,9 @@
 
 - features: MFCC windows per output frame; phonetics: articulatory values from PocketSphinx's phone decoder
 - model: the network (feature windows -> conv -> BiLSTM -> expression) and its checkpoint file
-- data: profile -> training clip; streaming batches over many profiles
+- data: profile -> training clip (speech-only targets, cached features); streaming batches over many profiles
+- people: person keys of training clips, the leave-out split, per-person sampling weights
+- blinks: blink measurement on the clip and the seeded blink generator (a tracks layer of its own)
 - train: the training loop and losses; pose: the person's generative head-pose style
 - personalization / general / animation / evaluation: the work of personalize, train-general, animate, eval-motion
 - mouth, metrics: mouth geometry and the evaluation metrics (docs/motion.md); synthetic: test profiles

@@ -140,18 +140,49 @@ def shape_from_clip(depth: np.ndarray, expression: np.ndarray, events: BlinkEven
     return ((c @ e) / max(float(c @ c), 1e-9)).astype(np.float32)
 
 
+def closure_weight(events: BlinkEvents) -> np.ndarray:
+    """[T] closure in 0..1 per frame (a typical blink of the clip reaches 1); 0 away from blinks."""
+    full = float(np.median(events.depth[events.peaks])) if len(events.peaks) else 1.0
+    closure = np.clip(events.depth / max(full, 1e-6), 0.0, 1.0)
+    # only the dips that were found are blinks; elsewhere depth is noise of the lid tracking
+    keep = np.zeros(len(closure), bool)
+    for p in events.peaks:
+        lo = hi = int(p)
+        while lo > 0 and events.depth[lo - 1] >= MIN_DEPTH / 4:
+            lo -= 1
+        while hi + 1 < len(closure) and events.depth[hi + 1] >= MIN_DEPTH / 4:
+            hi += 1
+        keep[lo:hi + 1] = True
+    return np.where(keep, closure, 0.0).astype(np.float32)
+
+
+def measure_blink_track(landmarks: np.ndarray, expression: np.ndarray, fps: float, identity: np.ndarray,
+                        basis: np.ndarray) -> tuple[BlinkStats, np.ndarray, np.ndarray]:
+    """(stats, [K] shape, [T] closure weight) of a clip's blinks from its tracked `landmarks` [T, 478, 3] and
+    fitted `expression` [T, K]; population stats, the basis solve and a zero weight when the clip shows too
+    few blinks. `expression - weight * shape` is the clip's face without its blinks (what speech moves)."""
+    events = find_blinks(eyelid_opening(landmarks), fps)
+    minutes = len(landmarks) / fps / 60.0
+    if len(events.peaks) < MIN_EVENTS or minutes <= 0:
+        return POPULATION, blink_shape_from_basis(identity, basis), np.zeros(len(landmarks), np.float32)
+    stats = BlinkStats(rate_per_min=len(events.peaks) / minutes,
+                       duration_s=float(np.clip(np.median(events.durations_s), 0.1, 0.6)),
+                       source="clip", events=len(events.peaks))
+    return stats, shape_from_clip(events.depth, expression, events), closure_weight(events)
+
+
 def measure_blinks(landmarks: np.ndarray, expression: np.ndarray, fps: float, identity: np.ndarray,
                    basis: np.ndarray) -> tuple[BlinkStats, np.ndarray]:
     """(stats, [K] shape) of a clip's blinks from its tracked `landmarks` [T, 478, 3] and fitted
     `expression` [T, K]; population stats and the basis solve when the clip shows too few blinks."""
-    events = find_blinks(eyelid_opening(landmarks), fps)
-    minutes = len(landmarks) / fps / 60.0
-    if len(events.peaks) < MIN_EVENTS or minutes <= 0:
-        return POPULATION, blink_shape_from_basis(identity, basis)
-    stats = BlinkStats(rate_per_min=len(events.peaks) / minutes,
-                       duration_s=float(np.clip(np.median(events.durations_s), 0.1, 0.6)),
-                       source="clip", events=len(events.peaks))
-    return stats, shape_from_clip(events.depth, expression, events)
+    stats, shape, _ = measure_blink_track(landmarks, expression, fps, identity, basis)
+    return stats, shape
+
+
+def blink_rate(weight: np.ndarray, fps: float) -> float:
+    """Blinks per minute in a [T] generated blink weight (0..1)."""
+    minutes = len(weight) / fps / 60.0
+    return len(find_blinks(1.0 - 0.8 * np.asarray(weight, np.float64), fps).peaks) / minutes if minutes else 0.0
 
 
 def _blink_curve(t: np.ndarray, onset: float, duration: float, amplitude: float) -> np.ndarray:

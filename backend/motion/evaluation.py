@@ -14,24 +14,32 @@ from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.core.tracks import POSE_CHANNELS
 from backend.motion import features
-from backend.motion.animation import animate_samples, load_personal
-from backend.motion.data import load_clip, read_manifest
+from backend.motion.animation import animate_samples, load_personal, recording_gain
+from backend.motion.blinks import blink_rate
+from backend.motion.data import MotionClip, load_clip, read_manifest
 from backend.motion.metrics import motion_report
 from backend.motion.model import MotionConfig
 from backend.motion.personalization import personalize
 from backend.motion.train import TrainConfig
 
-TARGETS = {"mouth_corr_min": 0.6, "mouth_lmd_reduction_min": 0.3, "pose_std_ratio_range": [0.7, 1.3],
-           "jerk_ratio_max": 1.2}
+TARGETS = {"mouth_corr_min": 0.65, "mouth_lmd_reduction_min": 0.25, "mouth_open_std_ratio_range": [0.8, 1.25],
+           "sync_offset_frames_max": 1, "pose_std_ratio_range": [0.7, 1.3], "jerk_ratio_max": 1.2,
+           "blink_rate_ratio_range": [0.5, 2.0]}
 
 
 def check_targets(report: dict) -> dict:
     lo, hi = TARGETS["pose_std_ratio_range"]
+    s_lo, s_hi = TARGETS["mouth_open_std_ratio_range"]
+    b_lo, b_hi = TARGETS["blink_rate_ratio_range"]
+    blink = report.get("blink_rate_ratio")
     return {
         "mouth_corr": report["mouth_corr"] >= TARGETS["mouth_corr_min"],
         "mouth_lmd": report["mouth_lmd_reduction"] >= TARGETS["mouth_lmd_reduction_min"],
+        "mouth_open_std_ratio": s_lo <= report["mouth_open_std_ratio"] <= s_hi,
+        "sync_offset_frames": abs(report["sync_offset_frames"]) <= TARGETS["sync_offset_frames_max"],
         "pose_std_ratio": all(lo <= v <= hi for v in report["pose_std_ratio"].values()),
         "jerk_ratio": report["jerk_ratio"] <= TARGETS["jerk_ratio_max"],
+        "blink_rate_ratio": blink is not None and b_lo <= blink <= b_hi,
     }
 
 
@@ -69,10 +77,23 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
     samples = features.load_speech(profile / "audio.wav")
     test_audio = samples[int(round(train_frames / fps * features.SR)):]
     t0 = time.monotonic()
-    expr, pose = animate_samples(model, meta, test_audio, fps, "predicted", seed=seed)
+    layers: dict = {}
+    expr, pose = animate_samples(model, meta, test_audio, fps, "predicted", seed=seed, layers=layers)
     animate_s = time.monotonic() - t0
-    true_expr, true_pose = full.expression[train_frames:], full.pose[train_frames:]
-    report = motion_report(full.mouth, expr, true_expr, pose, true_pose, full.expression[:train_frames].mean(axis=0))
+    # the truth is the fitted face with its blinks (what a viewer sees); `full` has them taken out
+    truth = load_clip(profile, speech_only=False)
+    true_expr, true_pose = truth.expression[train_frames:], full.pose[train_frames:]
+    report = score_heldout(full, expr, layers, true_expr, pose, true_pose, truth.expression[:train_frames].mean(axis=0),
+                           test_audio)
+    raw, _ = animate_samples(model, meta, test_audio, fps, "predicted", seed=seed, blinks=False, mouth_gain=1.0)
+    raw_report = motion_report(full.mouth, raw, true_expr, pose, true_pose, truth.expression[:train_frames].mean(axis=0))
+    report["without_mouth_gain"] = {k: raw_report[k] for k in ("mouth_corr", "mouth_lmd_reduction",
+                                                                "mouth_open_std_ratio", "sync_offset_frames")}
+    # diagnostic: the gain that would have matched the test frames' range exactly (not known at animate time)
+    report["mouth_gain_oracle"] = round(1.0 / max(raw_report["mouth_open_std_ratio"], 1e-9), 3)
+    centre = np.asarray(meta.get("mouth_centre", meta["rest_expression"]), np.float32)
+    activity = features.speech_features(test_audio).frame_activity(len(raw), fps)
+    report["mouth_gain_recording"] = round(recording_gain(meta, raw, centre, activity), 3)
     report.update({
         "clip": manifest.get("source", {}).get("clip_name", profile.name),
         "fps": fps,
@@ -83,6 +104,8 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
         "animate_s": round(animate_s, 3),
         "animate_realtime_factor": round(len(test_audio) / features.SR / max(animate_s, 1e-9), 1),
         "best_step": result.history.best_step,
+        "mouth_gain": meta.get("mouth_gain", 1.0),
+        "blink_source": full.blink_stats.source,
         # what a perfect copy of the training frames' pose style would score: std(train) / std(test)
         "pose_std_ratio_train_vs_test": {c: round(float(a / max(b, 1e-12)), 4) for c, a, b in zip(
             POSE_CHANNELS, full.pose[:train_frames].std(axis=0), true_pose.std(axis=0), strict=True)},
@@ -95,6 +118,18 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
     plot_eval(full.mouth.opening(expr), full.mouth.opening(true_expr[: len(expr)]), pose, true_pose[: len(pose)],
               fps, train_frames, out_dir / "motion_eval.png", report)
     return report
+
+
+def score_heldout(clip: MotionClip, expr: np.ndarray, layers: dict, true_expr: np.ndarray, pose: np.ndarray,
+                  true_pose: np.ndarray, baseline: np.ndarray, test_audio: np.ndarray) -> dict:
+    """motion_report for animated held-out frames, with the silent-frame shares (the test audio's voice
+    activity) and the blink rate against the clip's own (None when the clip showed too few blinks)."""
+    fps = clip.fps
+    activity = features.speech_features(test_audio).frame_activity(len(expr), fps)
+    pred_blinks = blink_rate(layers["blink"].weight, fps) if "blink" in layers else 0.0
+    own = clip.blink_stats.rate_per_min if clip.blink_stats.source == "clip" else None
+    return motion_report(clip.mouth, expr, true_expr, pose, true_pose, baseline, activity=activity, fps=fps,
+                         pred_blink_rate=pred_blinks, true_blink_rate=own)
 
 
 def general_trained_on(init: str, general: Path | None) -> set[str]:
@@ -147,4 +182,7 @@ def summary_line(report: dict) -> str:
     return (f"{report['clip']}: mouth_corr {report['mouth_corr']:.3f}  mouth_lmd {report['mouth_lmd_mm']:.2f} mm "
             f"vs baseline {report['mouth_lmd_baseline_mm']:.2f} mm ({100 * report['mouth_lmd_reduction']:.0f} % "
             f"lower)  pose_std_ratio " + " ".join(f"{k} {v:.2f}" for k, v in p.items()) +
-            f"  jerk_ratio {report['jerk_ratio']:.2f}  pass {json.dumps(report['pass'])}")
+            f"  jerk_ratio {report['jerk_ratio']:.2f}  mouth_open_std_ratio {report['mouth_open_std_ratio']:.2f}  "
+            f"sync_offset_frames {report['sync_offset_frames']}  blink_rate_ratio {report.get('blink_rate_ratio')}  "
+            f"silent_closed_share {report.get('silent_closed_share')} (true {report.get('silent_closed_share_true')})"
+            f"  pass {json.dumps(report['pass'])}")

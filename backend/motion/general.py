@@ -1,9 +1,13 @@
 """train-general: a folder of talking-face clips (or ready profiles) -> the general audio->expression model.
 
-Every clip is analyzed into a cached profile (its own audio paired with its fitted tracks); training then
-streams batches over the profiles a shard at a time (backend/motion/data.py), so the folder may be as
-large as LRW/VoxCeleb/HDTF. A resumable checkpoint (weights, optimiser, step, history) is written every
-`checkpoint_every` steps next to the output; the final model lands in models/motion.pt by default.
+Every clip is analyzed into a cached profile (its own audio paired with its fitted tracks); a clip that
+cannot be analyzed leaves a `.failed.json` marker so a re-run skips it too; the speech features are cached
+in each profile (backend/motion/data.py). Training then streams batches over the profiles a shard at a time,
+so the folder may be as large as LRW/VoxCeleb/HDTF, each person weighted by the square root of their frames
+(backend/motion/people.py: one GRID speaker's 1000 sentences do not drown 20 other people). The last 15 %
+of the frames of up to `VAL_CLIPS` clips (of different people) are held out for the loss curve and the best
+weights. A resumable checkpoint (weights, optimiser, step, history) is written every `checkpoint_every`
+steps next to the output; the final model lands in models/motion.pt by default.
 """
 
 from __future__ import annotations
@@ -17,14 +21,25 @@ import numpy as np
 import torch
 
 from backend import __version__
+from backend.core.atomic import write_json
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
-from backend.motion.data import ProfileStream, feature_stats, load_clip, read_manifest
+from backend.motion.data import (
+    MotionClip,
+    ProfileStream,
+    feature_stats,
+    holdout_frames,
+    load_clip,
+    read_manifest,
+)
 from backend.motion.model import MotionConfig, MotionNet, save_checkpoint
+from backend.motion.people import leave_out, person_of, sampling_weights
 from backend.motion.train import History, LossWeights, TrainConfig, plot_history, train
 
 GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02, feature_noise=0.1,
-                      eval_every=50)
+                      eval_every=50, patience=10**6)
+VAL_CLIPS = 8
+VAL_FRACTION = 0.15
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 
 
@@ -40,8 +55,36 @@ def _companion_audio(clip: Path) -> Path | None:
     return None
 
 
-def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], progress: Progress) -> list[Path]:
-    """Profiles for every clip in `data_dir` (analyzing videos as needed) plus any profile folders in it."""
+def _source(profile: Path) -> Path:
+    """The clip a profile was analyzed from (its person key comes from that name), else the profile."""
+    clip = read_manifest(profile).get("source", {}).get("clip_path")
+    return Path(clip) if clip else profile
+
+
+def _pick(clips: list[Path], cached: set[Path], leave_out_people: list[str] | None,
+          max_clips_per_person: int | None, progress: Progress) -> list[Path]:
+    """The clips to use, chosen before any analysis: the left-out people's clips removed, and at most
+    `max_clips_per_person` per person (those already analyzed first, then a fixed order), so neither costs
+    any tracking."""
+    if leave_out_people:
+        clips, held = leave_out(clips, leave_out_people)
+        progress.message(f"left out {len(held)} clip(s) of {', '.join(sorted({person_of(p) for p in held}))}")
+    if max_clips_per_person:
+        kept, count = [], {}
+        for clip in sorted(clips, key=lambda c: (c not in cached, c.stem[::-1])):
+            who = person_of(clip)
+            count[who] = count.get(who, 0) + 1
+            if count[who] <= max_clips_per_person:
+                kept.append(clip)
+        clips = sorted(kept)
+    return clips
+
+
+def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], progress: Progress,
+                     retry_failed: bool = False, leave_out_people: list[str] | None = None,
+                     max_clips_per_person: int | None = None) -> list[Path]:
+    """Profiles for every clip in `data_dir` (analyzing videos as needed, cached in `profiles_dir`) plus any
+    profile folders in it."""
     from backend.media import sniff
 
     if not data_dir.is_dir():
@@ -51,7 +94,8 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     for p in entries:
         if p.is_dir() and (p / "manifest.json").is_file():
             profiles.append(p)
-        elif p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in AUDIO_SUFFIXES + (".json", ".md"):
+        elif p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in AUDIO_SUFFIXES + (".json", ".md",
+                                                                                                        ".tsv", ".txt"):
             try:
                 if sniff(p) == "video":
                     clips.append(p)
@@ -60,12 +104,28 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     from backend.analysis.pipeline import analyze
     from backend.media import sha256_file
 
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    out_of = {clip: profiles_dir / f"{clip.stem}-{sha256_file(clip)[:10]}" for clip in clips}
+    cached = {c for c, out in out_of.items() if (out / "manifest.json").is_file()}
+    clips = _pick(clips, cached, leave_out_people, max_clips_per_person, progress)
+    if leave_out_people:
+        profiles, _ = leave_out(profiles, leave_out_people, key=lambda p: person_of(_source(p)))
+    failed = 0
     for clip in progress.iterate(clips, "analyzing clips", len(clips)):
-        out = profiles_dir / f"{clip.stem}-{sha256_file(clip)[:10]}"
+        out = out_of[clip]
+        marker = out.with_name(out.name + ".failed.json")
+        if marker.is_file() and not retry_failed:
+            failed += 1
+            continue
         try:
             profiles.append(analyze(clip, out, audio=_companion_audio(clip), progress=QUIET, overlay=False))
         except UserError as exc:
             progress.message(f"skipping {clip.name}: {exc}")
+            write_json(marker, {"clip": str(clip), "error": str(exc)})
+            failed += 1
+    if failed:
+        progress.message(f"{failed} clip(s) could not be analyzed (markers *.failed.json in {profiles_dir}; "
+                         "--retry-failed tries them again)")
     usable = [p for p in profiles if (p / "audio.wav").is_file()]
     for p in set(profiles) - set(usable):
         progress.message(f"skipping {p.name}: no speech audio")
@@ -74,22 +134,46 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     return usable
 
 
+def _val_clip(profiles: list[Path], people: list[str]) -> tuple[MotionClip, slice] | None:
+    """The last VAL_FRACTION of up to VAL_CLIPS clips of different people, joined into one held-out clip."""
+    parts = []
+    for p in _val_profiles(profiles, people):
+        c = load_clip(p)
+        n_val = holdout_frames(len(c), VAL_FRACTION)
+        if n_val:
+            parts.append(c.slice(len(c) - n_val, len(c)))
+    if not parts:
+        return None
+    first = parts[0]
+    joined = MotionClip("validation", first.fps, np.concatenate([c.windows for c in parts]),
+                        np.concatenate([c.activity for c in parts]), np.concatenate([c.expression for c in parts]),
+                        np.concatenate([c.pose for c in parts]), np.concatenate([c.valid for c in parts]),
+                        first.mouth, first.face_model, first.basis_names)
+    return joined, slice(0, len(joined))
+
+
 def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, steps: int | None = None,
                   exclude: list[str] | None = None, resume: bool = True, checkpoint_every: int = 250,
-                  seed: int = 0, progress: Progress = QUIET) -> tuple[Path, History, list[Path]]:
+                  seed: int = 0, progress: Progress = QUIET, leave_out_people: list[str] | None = None,
+                  max_clips_per_person: int | None = None, retry_failed: bool = False
+                  ) -> tuple[Path, History, list[Path]]:
     profiles = collect_profiles(Path(data_dir), Path(profiles_dir or default_profiles_dir()), exclude or [],
-                                progress)
+                                progress, retry_failed, leave_out_people, max_clips_per_person)
+    sources = {p: _source(p) for p in profiles}
     manifests = [read_manifest(p) for p in profiles]
     models = {m.get("face_model") for m in manifests}
     if len(models) > 1:
         raise UserError(f"the profiles use different face models {sorted(map(str, models))}",
                         hint="re-analyze them with one face model")
+    people = [person_of(sources[p]) for p in profiles]
+    frames = [int(m.get("frame_count", 1)) for m in manifests]
     cfg = replace(GENERAL, seed=seed, steps=steps or GENERAL.steps)
     progress.stage("loading feature statistics")
-    sample = [load_clip(p) for p in profiles[:32]]
+    sample = [load_clip(p) for p in profiles[:: max(1, len(profiles) // 32)][:32]]
     model = MotionNet(MotionConfig(n_expr=sample[0].expression.shape[1]))
     model.set_feature_stats(*feature_stats(sample))
     weights = LossWeights.from_targets(np.concatenate([c.expression for c in sample]), sample[0].mouth.flat_basis())
+    val = _val_clip(profiles, people)
     partial = out.with_name(out.stem + ".partial.pt")
     start, opt_state, hist = 0, None, History()
     if resume and partial.is_file():
@@ -99,8 +183,11 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
             start, opt_state, hist = state["step"], state["optimizer"], History(**state["history"])
             progress.message(f"resuming from {partial} at step {start}")
     del sample
-    stream = iter(ProfileStream(profiles, cfg.batch, cfg.crop, seed=seed + start,
-                                on_skip=lambda p, e: progress.message(f"skipping {p}: {e}")))
+    shard = 2048 if sum(frames) < 400_000 else 64  # ~1000 GRID sentences fit in memory at once (~1 GB)
+    stream = iter(ProfileStream(profiles, cfg.batch, cfg.crop, shard=shard, seed=seed + start,
+                                on_skip=lambda p, e: progress.message(f"skipping {p}: {e}"),
+                                weights=sampling_weights(people, frames), holdout=VAL_FRACTION,
+                                holdout_profiles=set(_val_profiles(profiles, people))))
 
     def checkpoint(step: int, net: MotionNet, opt: torch.optim.Optimizer, h: History) -> None:
         from backend.core.atomic import atomic_path
@@ -109,14 +196,32 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
             torch.save({"config": asdict(net.cfg), "state": net.state_dict(), "optimizer": opt.state_dict(),
                         "step": step, "steps": cfg.steps, "history": asdict(h)}, tmp)
 
-    hist = train(model, stream, weights, cfg, progress=progress, on_checkpoint=checkpoint,
+    hist = train(model, stream, weights, cfg, val=val, progress=progress, on_checkpoint=checkpoint,
                  checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)
+    share: dict[str, float] = {}
+    for who, w in zip(people, sampling_weights(people, frames), strict=True):
+        share[who] = share.get(who, 0.0) + w
+    total = sum(share.values())
     meta = {"kind": "general", "face_model": manifests[0].get("face_model"),
             "basis_names": manifests[0].get("basis_names"), "steps": cfg.steps, "profiles": len(profiles),
             "trained_on": [m.get("source", {}).get("clip_sha256") for m in manifests],
             "clip_names": [m.get("source", {}).get("clip_name") for m in manifests],
-            "software_version": __version__}
+            "people": sorted(set(people)), "sampling_share": {k: round(v / total, 4) for k, v in share.items()},
+            "frames": int(sum(frames)), "speech_only": True, "software_version": __version__}
     save_checkpoint(out, model, meta)
     plot_history(hist, out.with_name(out.stem + "_loss.png"), f"general motion model ({len(profiles)} clips)")
+    write_json(out.with_name(out.stem + "_data.json"),
+               {"clips": meta["clip_names"], "people": meta["people"], "sampling_share": meta["sampling_share"],
+                "validation": [p.name for p in _val_profiles(profiles, people)], "history": asdict(hist)})
     partial.unlink(missing_ok=True)
     return out, hist, profiles
+
+
+def _val_profiles(profiles: list[Path], people: list[str]) -> list[Path]:
+    """Up to VAL_CLIPS profiles of different people (by name order) whose ends are held out."""
+    picked, seen = [], set()
+    for p, who in sorted(zip(profiles, people, strict=True), key=lambda x: x[0].name):
+        if who not in seen:
+            seen.add(who)
+            picked.append(p)
+    return picked[:VAL_CLIPS]

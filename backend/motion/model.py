@@ -23,6 +23,7 @@ from backend.motion import features, phonetics
 
 CHECKPOINT_FORMAT = "talking-head-motion"
 CHECKPOINT_VERSION = 1
+OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
 
 
 @dataclass

@@ -1,12 +1,19 @@
 """Personalise the motion model on one profile: fine-tune from the general model when one fits, else train
-from scratch; fit the person's pose style and rest (closed-mouth) expression; write motion.pt + loss PNG."""
+from scratch; fit the person's pose style, rest (closed-mouth) expression, blinks and mouth range; write
+motion.pt + loss PNG.
+
+Mouth range: a model trained with squared errors predicts the conditional mean, whose opening varies less
+than the truth (0.5 of its std on unseen people: the mumbled look), and less still for a voice it was not
+fine-tuned on. Personalize stores the person's true opening std while speaking and the opening's gradient
+in the basis; animate scales each recording's predicted speech motion around its mean so that the opening
+std matches the person's (docs/motion.md gives the measured effect)."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +30,7 @@ from backend.motion.data import (
     sample_batch,
     split_train_val,
 )
-from backend.motion.model import MotionConfig, MotionNet, load_checkpoint, save_checkpoint
+from backend.motion.model import OUTPUT_SMOOTHING_S, MotionConfig, MotionNet, load_checkpoint, save_checkpoint
 from backend.motion.pose import fit_pose_style
 from backend.motion.train import History, LossWeights, TrainConfig, plot_history, train
 
@@ -33,6 +40,9 @@ LOSS_PNG = "motion_loss.png"
 SCRATCH = TrainConfig()
 # From the general model: smaller steps so the shared mapping is adapted, not overwritten.
 FINETUNE = TrainConfig(steps=600, lr=1e-3, weight_decay=0.01, patience=10)
+GAIN_RANGE = (1.0, 2.5)  # never shrink, and never blow noise up more than this
+REST_BAND = 0.1  # closed: within this share of the opening range above the minimum
+REST_QUANTILE = 0.1
 
 
 def general_model_path() -> Path:
@@ -63,17 +73,60 @@ def _general_start(clip: MotionClip, general: Path | None, progress: Progress) -
     return model, f"general:{digest}"
 
 
-def rest_expression(clip: MotionClip, quantile: float = 0.1) -> np.ndarray:
-    """Mean expression over the frames with the most closed mouth: what silence looks like on this person."""
+def rest_expression(clip: MotionClip, band: float = REST_BAND) -> np.ndarray:
+    """What silence looks like on this person: the mean expression of the frames whose lips are closed, those
+    within `band` of the clip's opening range above its (2nd-percentile) minimum and among the REST_QUANTILE
+    most closed, at least 3 frames. Not the
+    mean face nor the silent frames' mean: a person whose average face is an open smile, and who keeps
+    it open through most pauses, still has a closed rest face, and that is what silence should show."""
     opening = clip.mouth.opening(clip.expression)
-    closed = opening <= np.quantile(opening, quantile)
+    lo, q10, hi = np.quantile(opening, [0.02, REST_QUANTILE, 0.9])
+    closed = (opening <= lo + band * (hi - lo)) & (opening <= q10)
+    if closed.sum() < 3:
+        closed = np.zeros(len(opening), bool)
+        closed[np.argsort(opening)[:3]] = True
     return clip.expression[closed].mean(axis=0)
+
+
+def smoothed_prediction(model: MotionNet, clip: MotionClip) -> np.ndarray:
+    """[T, K] the model's expression for the clip's audio, smoothed as animate does."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(model.predict([clip.windows]), sigma=OUTPUT_SMOOTHING_S * clip.fps, axis=0,
+                             mode="nearest")
+
+
+@dataclass
+class MouthRange:
+    """What animate needs to give any recording this person's mouth range (module docstring)."""
+
+    gain: float  # true / predicted opening std on the clip's own speech (the fallback for short audio)
+    centre: np.ndarray  # [K] predicted mean expression while speaking: the gain scales around it
+    open_std: float  # std of the true inner-lip opening over the clip's speaking frames (metres)
+    open_grad: np.ndarray  # [K] d opening / d expression at the centre (opening is close to linear there)
+
+
+def mouth_range(model: MotionNet, clip: MotionClip) -> MouthRange:
+    pred = smoothed_prediction(model, clip)
+    speaking = np.asarray(clip.activity) > 0
+    if speaking.sum() < 16:
+        speaking = np.ones(len(clip), bool)
+    p_std = float(clip.mouth.opening(pred[speaking]).std())
+    t_std = float(clip.mouth.opening(clip.expression[speaking]).std())
+    centre = pred[speaking].mean(axis=0)
+    eps = 1e-3
+    base = clip.mouth.opening(centre[None])[0]
+    grad = np.array([(clip.mouth.opening((centre + eps * np.eye(len(centre))[k])[None])[0] - base) / eps
+                     for k in range(len(centre))])
+    return MouthRange(float(np.clip(t_std / max(p_std, 1e-9), *GAIN_RANGE)), centre, t_std, grad)
 
 
 def personalize(profile: str | Path, out: str | Path | None = None, train_frames: int | None = None,
                 general: Path | None = None, scratch: bool = False, cfg: TrainConfig | None = None,
-                model_cfg: MotionConfig | None = None, seed: int = 0, progress: Progress = QUIET) -> PersonalizeResult:
-    """Train the profile's motion model on its first `train_frames` frames (all by default)."""
+                model_cfg: MotionConfig | None = None, seed: int = 0, progress: Progress = QUIET,
+                calibrate: bool = True) -> PersonalizeResult:
+    """Train the profile's motion model on its first `train_frames` frames (all by default); `calibrate`
+    measures the mouth gain (else 1: the model's own range)."""
     t0 = time.monotonic()
     profile = Path(profile)
     manifest = read_manifest(profile)
@@ -108,6 +161,7 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
             yield sample_batch([train_clip], cfg.batch, cfg.crop, rng)
 
     hist = train(model, batches(), weights, cfg, val=(clip, va), progress=progress)
+    rng_ = mouth_range(model, clip) if calibrate else None
     out_path = Path(out) if out else profile / MODEL_FILE
     meta = {
         "kind": "personal",
@@ -118,6 +172,10 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
         "fps": clip.fps,
         "train_frames": len(clip),
         "rest_expression": rest_expression(clip).tolist(),
+        **({"mouth_gain": rng_.gain, "mouth_centre": rng_.centre.tolist(), "mouth_open_std": rng_.open_std,
+            "mouth_open_grad": rng_.open_grad.tolist()} if rng_ else {}),
+        "blink": {**asdict(clip.blink_stats), "shape": np.asarray(
+            clip.blink_shape if clip.blink_shape is not None else np.zeros(clip.expression.shape[1])).tolist()},
         "pose_style": fit_pose_style(clip.pose, clip.fps, clip.activity).to_dict(),
         "clip_pose": clip.pose.tolist(),
         "best_step": hist.best_step,

@@ -1,0 +1,52 @@
+"""Who is in a training folder: one person key per clip, the leave-out split and the sampling weights.
+
+A leave-out evaluation is only honest when the general model never saw the *person* (not just the clip):
+feifei1/2/3 are one woman, GRID's 1000 sentences one man. The key is read from the file name:
+
+- a name with a duration token (`noem_18s_256`, `feifei2_15s_256`) -> what comes before it, trailing digits
+  dropped (`noem`, `feifei`): clips of one person numbered 1, 2, 3 fall together. This over-merges at worst
+  (`hdtf_radio2` and `hdtf_radio34` become `hdtf_radio`), which only removes more from the training side;
+- a name without one (GRID's `bbaf2n`) -> its folder (`grid_s1`): a corpus folder is one speaker.
+
+Sampling weights: each person's share of the training crops grows with the square root of their frames, so
+the 50 minutes of the single GRID speaker weigh about as much as a few of the 20 others together, instead of
+90 % of every batch; within a person, clips are drawn by length.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+_DURATION = re.compile(r"^(?P<who>.+?)_\d+(?:\.\d+)?s(?:_|$)")
+
+
+def person_of(path: str | Path) -> str:
+    """The person key of a clip or profile path (module docstring)."""
+    p = Path(path)
+    stem = p.stem
+    m = _DURATION.match(stem)
+    if m:
+        return re.sub(r"(?<=[A-Za-z])\d+$", "", m.group("who"))
+    return p.parent.name or stem
+
+
+def leave_out(paths: Sequence[Path], people: Iterable[str], key=person_of) -> tuple[list[Path], list[Path]]:
+    """(training side, left-out side): every clip of a person matching one of `people` (globs over person
+    keys or clip names) is left out, with all other clips of that same person."""
+    pats = list(people)
+    out_people = {key(p) for p in paths if any(fnmatch.fnmatch(key(p), x) or fnmatch.fnmatch(Path(p).name, x)
+                                              for x in pats)}
+    train = [p for p in paths if key(p) not in out_people]
+    held = [p for p in paths if key(p) in out_people]
+    return train, held
+
+
+def sampling_weights(people: Sequence[str], frames: Sequence[int]) -> list[float]:
+    """Per-clip sampling weight: person share proportional to sqrt(person's frames), split by clip length."""
+    totals: dict[str, int] = {}
+    for who, n in zip(people, frames, strict=True):
+        totals[who] = totals.get(who, 0) + max(1, int(n))
+    return [max(1, int(n)) * totals[who] ** 0.5 / totals[who] for who, n in zip(people, frames, strict=True)]
