@@ -29,13 +29,15 @@ def test_short_train_general_improves_held_out_loss(shared_data: Path, tmp_path:
     for rel in CLIPS:
         (data / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shared_data / "train" / rel, data / rel)  # a temporary copy, deleted with tmp_path
-    monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, eval_every=20, batch=8))
+    # evaluated every 4 steps: on three clips the held-out loss bottoms out after ~20 steps and then rises
+    # (the network memorises them), so the first evaluation must come before that
+    monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, eval_every=4, batch=8))
     out = tmp_path / "motion.pt"
-    path, hist, profiles = motion_general.train_general(data, out, profiles_dir=tmp_path / "cache", steps=160)
+    path, hist, profiles = motion_general.train_general(data, out, profiles_dir=tmp_path / "cache", steps=60)
     assert len(profiles) == 3  # the .wav is the silent clip's speech, not a clip of its own
     people = {person_of(motion_general._source(p)) for p in profiles}
     assert people == {"feifei", "vox_00086", "grid_s1"}
-    assert hist.val[0] > 0 and min(hist.val) < hist.val[0]  # held-out loss improves over its first step
+    assert hist.val[0] > 0 and min(hist.val) < 0.97 * hist.val[0], hist.val  # held-out loss improves on its first
     _, meta = load_checkpoint(path)
     assert meta["speech_only"] and set(meta["people"]) == people
     assert meta["sampling_share"]["grid_s1"] < 0.6
