@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from backend.core.errors import UserError
+from backend.face.landmarks import EYE_OPENINGS
 from backend.face.model import FaceModel
 from backend.face.posing import posed_vertices_np, project_np
 from backend.face.profile import Profile
@@ -44,11 +45,23 @@ class PhotoBackground:
         hull = cv2.convexHull(face_pts).reshape(-1, 2)
         self.alpha = self._head_alpha(hull)
         self.plate = self._fill(self.photo, self.alpha > 0.02)
-        # the moving head layer without the photo's own face: where a turned face no longer covers it,
-        # the fill from hair, ears and neck shows instead of a second, old face (measured, docs/render.md)
+        self.head = self._fill(self.photo, self._face_without_eyes(hull))
+
+    def _face_without_eyes(self, hull: np.ndarray) -> np.ndarray:
+        """Where the moving head layer drops the photo's own face: the face hull, except the eye openings.
+        Where a turned face no longer covers the hull, the fill from hair, ears and neck shows instead of a
+        second, old face (docs/render.md); the eyes stay, because the mask has holes there and the photo's
+        own eyes are what shows through them."""
         face = np.zeros(self.photo.shape[:2], np.uint8)
         cv2.fillConvexPoly(face, hull.astype(np.int32), 1)
-        self.head = self._fill(self.photo, cv2.dilate(face, np.ones((5, 5), np.uint8)) > 0)
+        face = cv2.dilate(face, np.ones((5, 5), np.uint8))
+        for loop in EYE_OPENINGS:
+            eye = self.rest[loop].astype(np.float32)
+            grow = max(2, round(0.15 * float(np.ptp(eye[:, 0]))))  # a margin: the lids move with a blink
+            hole = np.zeros_like(face)
+            cv2.fillPoly(hole, [eye.astype(np.int32)], 1)
+            face[cv2.dilate(hole, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0] = 0
+        return face > 0
 
     def _project(self, pose: np.ndarray) -> np.ndarray:
         verts = posed_vertices_np(self.model.vertices, self.model.basis, np.zeros((1, self.model.n_expr)),
