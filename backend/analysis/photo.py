@@ -32,7 +32,16 @@ from backend.face.landmarks import N_MESH
 from backend.face.model import load_template
 from backend.face.posing import posed_vertices_np, project_np
 from backend.face.profile import FORMAT, VERSION, cache_key, profile_id_for, read_manifest
-from backend.render.texture import FrameSamples, estimate_texture, masked_psnr, render_samples
+from backend.render.shading import UNIFORM_WHITE
+from backend.render.texture import (
+    FrameSamples,
+    TextureResult,
+    fill_unseen,
+    masked_psnr,
+    render_samples,
+    unwrap_texture,
+    uv_raster,
+)
 
 MIN_FACE_PX = 64  # below this the landmarks and the texture carry too little detail to animate
 MIN_IMAGE_PX = 32
@@ -113,6 +122,21 @@ def find_face(rgb: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
     return found, notes
 
 
+def baked_texture(model, samples: FrameSamples, progress: Progress) -> TextureResult:
+    """The photo's colours as the texture with the light left in (SH = unlit white). One view cannot tell
+    albedo from shading (a fitted light trades against the texture and shifts the colours as soon as the
+    head turns: measured, docs/render.md); baked, the face keeps the photo's look at every small turn."""
+    progress.stage("unwrap texture", 1)
+    uvr = uv_raster(model)
+    lit, weight = unwrap_texture(model, samples, uvr)
+    face_texels = (uvr.tri_id[0] >= 0).numpy()
+    coverage = float((weight[face_texels] > 0.05).mean())
+    albedo = fill_unseen(np.clip(fill_unseen(lit, weight), 0, 1), np.where(face_texels, 1.0, 0.0))
+    progress.update(1)
+    white = np.tile(np.asarray(UNIFORM_WHITE, np.float32)[:, None], (1, 3))
+    return TextureResult(albedo=albedo.astype(np.float32), sh=white, coverage=coverage)
+
+
 def analyze_photo(photo: str | Path, out_dir: str | Path, fps: float | None = None, progress: Progress = QUIET,
                   force: bool = False, overlay: bool = True) -> Path:
     """Photo -> profile directory (docs/formats.md; `source.kind` "photo"). Reuses a profile of the same inputs."""
@@ -147,7 +171,7 @@ def analyze_photo(photo: str | Path, out_dir: str | Path, fps: float | None = No
         images=cv2.warpAffine(rgb, crops[512][0], (512, 512), flags=cv2.INTER_AREA,
                               borderMode=cv2.BORDER_REPLICATE)[None],
         cameras=crop_camera(fit.camera, crops[512][0])[None], expression=expression, pose=pose)
-    tex = estimate_texture(model, samples, progress)
+    tex = baked_texture(model, samples, progress)
     rendered, masks = render_samples(model, tex, expression, pose, samples.cameras, 512)
     quality = {
         "landmark_nme": reprojection_nme(model, model.vertices, expression, pose, fit.camera, lm),

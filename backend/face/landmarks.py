@@ -19,6 +19,9 @@ INNER_LIP_UPPER = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
 INNER_LIP_LOWER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
 MOUTH_PAIRS = np.array([[80, 88], [81, 178], [82, 87], [13, 14], [312, 317], [311, 402], [310, 318]])
 OUTER_LIPS = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146])
+# Eye openings (MediaPipe's FACEMESH_LEFT_EYE / RIGHT_EYE edges chained into loops): where the mask has holes.
+EYE_OPENINGS = (np.array([374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373]),
+                np.array([154, 155, 133, 173, 157, 158, 159, 160, 161, 246, 33, 7, 163, 144, 145, 153]))
 MOUTH = np.unique(np.concatenate([INNER_LIP_UPPER, INNER_LIP_LOWER, OUTER_LIPS]))
 
 # Standard metric distance between the outer eye corners used to normalise every identity (metres).

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from backend.core.errors import UserError
+from backend.face.landmarks import EYE_OPENINGS
 from backend.face.model import FaceModel
 from backend.face.posing import posed_vertices_np, project_np
 from backend.face.profile import Profile
@@ -43,7 +44,24 @@ class PhotoBackground:
         face_pts = self.rest.astype(np.float32)
         hull = cv2.convexHull(face_pts).reshape(-1, 2)
         self.alpha = self._head_alpha(hull)
-        self.plate = self._plate(self.alpha > 0.02)
+        self.plate = self._fill(self.photo, self.alpha > 0.02)
+        self.head = self._fill(self.photo, self._face_without_eyes(hull))
+
+    def _face_without_eyes(self, hull: np.ndarray) -> np.ndarray:
+        """Where the moving head layer drops the photo's own face: the face hull, except the eye openings.
+        Where a turned face no longer covers the hull, the fill from hair, ears and neck shows instead of a
+        second, old face (docs/render.md); the eyes stay, because the mask has holes there and the photo's
+        own eyes are what shows through them."""
+        face = np.zeros(self.photo.shape[:2], np.uint8)
+        cv2.fillConvexPoly(face, hull.astype(np.int32), 1)
+        face = cv2.dilate(face, np.ones((5, 5), np.uint8))
+        for loop in EYE_OPENINGS:
+            eye = self.rest[loop].astype(np.float32)
+            grow = max(2, round(0.15 * float(np.ptp(eye[:, 0]))))  # a margin: the lids move with a blink
+            hole = np.zeros_like(face)
+            cv2.fillPoly(hole, [eye.astype(np.int32)], 1)
+            face[cv2.dilate(hole, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) > 0] = 0
+        return face > 0
 
     def _project(self, pose: np.ndarray) -> np.ndarray:
         verts = posed_vertices_np(self.model.vertices, self.model.basis, np.zeros((1, self.model.n_expr)),
@@ -67,17 +85,18 @@ class PhotoBackground:
         fade = np.clip((hi[1] - y) / max(1.0, 0.12 * height), 0.0, 1.0)
         return (alpha * fade).astype(np.float32)
 
-    def _plate(self, hole: np.ndarray) -> np.ndarray:
-        """The photo with the head region filled from its surroundings."""
-        h, w = self.photo.shape[:2]
+    @staticmethod
+    def _fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """`image` with the `hole` region filled from its surroundings."""
+        h, w = image.shape[:2]
         s = min(1.0, INPAINT_SIDE / max(h, w))
-        small = cv2.resize(self.photo, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(hole.astype(np.uint8) * 255, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
         filled = cv2.inpaint(small, small_hole, 5, cv2.INPAINT_TELEA)
         fill = cv2.GaussianBlur(cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC), (0, 0), 2.0)
         a = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), 2.0)[..., None]
-        return (self.photo * (1 - a) + fill * a).astype(np.uint8)
+        return (image * (1 - a) + fill * a).astype(np.uint8)
 
     def head_motion(self, pose: np.ndarray) -> np.ndarray:
         """[2,3] similarity moving the photo's head to where `pose` puts it."""
@@ -89,7 +108,7 @@ class PhotoBackground:
         """[H,W,3] uint8 background for a frame rendered at `pose`."""
         h, w = self.photo.shape[:2]
         m = self.head_motion(pose)
-        head = cv2.warpAffine(self.photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        head = cv2.warpAffine(self.head, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         a = cv2.warpAffine(self.alpha, m, (w, h), flags=cv2.INTER_LINEAR)[..., None]
         return (self.plate * (1 - a) + head * a + 0.5).astype(np.uint8)
 
