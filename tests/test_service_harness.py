@@ -79,7 +79,8 @@ class Server:
         return self.proc.returncode if self.proc else None
 
     def __enter__(self) -> Server:
-        return self.start()
+        # `with Server(...).start() as srv` must not start a second server (the first would be left running)
+        return self if self.proc and self.proc.poll() is None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

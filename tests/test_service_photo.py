@@ -22,7 +22,7 @@ def test_generate_from_one_photo(tmp_path: Path) -> None:
     speech = synthesize("Hello, my name is Pam.")
     wav = tmp_path / "speech.wav"
     media.write_wav(wav, speech.samples, speech.sr)
-    with Server(tmp_path / "data").start() as srv, srv.client(timeout=120) as c:
+    with Server(tmp_path / "data") as srv, srv.client(timeout=120) as c:
         if not c.get("/health").json()["job_kinds"]["generate"]:
             pytest.skip("this build lacks a stage generate needs")
         clip, audio = upload(c, photo), upload(c, wav)
