@@ -27,6 +27,7 @@ from ..data.formats import ArkitData, TracksData, basis_order
 from ..data.profile import Profile
 from ..errors import AddonError
 from . import scene_setup
+from .mesh_data import mesh_of
 
 ROOT_ROTATION_X = math.pi / 2
 SENSOR_WIDTH_MM = 36.0
@@ -47,8 +48,12 @@ class Rig:
     face: bpy.types.Object
 
     @property
+    def mesh(self) -> bpy.types.Mesh:
+        return mesh_of(self.face)
+
+    @property
     def key(self) -> bpy.types.Key:
-        key = self.face.data.shape_keys  # type: ignore[union-attr]
+        key = self.mesh.shape_keys
         if key is None:
             raise AddonError(f"{self.face.name} has lost its shape keys; re-import the tracks.")
         return key
@@ -363,9 +368,10 @@ def import_take(scene: bpy.types.Scene, profile: Profile, tracks: TracksData, *,
         for db, action in undo:
             if db.animation_data is not None:
                 db.animation_data.action = action
-        if rig is not None and created_keys and rig.face.data.shape_keys is not None:
+        keys = rig.mesh.shape_keys if rig is not None else None
+        if rig is not None and created_keys and keys is not None:
             for name in reversed(created_keys):
-                block = rig.face.data.shape_keys.key_blocks.get(name)
+                block = keys.key_blocks.get(name)
                 if block is not None:
                     rig.face.shape_key_remove(block)
         _remove(created, scene)
@@ -385,7 +391,9 @@ def push_take_to_nla(rig: Rig, take: int, start_frame: int) -> None:
     active action plays the current take, and switch_take() makes any other one current again."""
     for db in (rig.key, rig.head):
         anim = db.animation_data
-        action = anim.action
+        action = anim.action if anim is not None else None
+        if anim is None or action is None:
+            raise AddonError(f"{db.name} has no take to push to the NLA; import the tracks again.")
         track = anim.nla_tracks.new()
         track.name = f"{NLA_PREFIX}{take:03d}"
         strip = track.strips.new(track.name, start_frame, action)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.mesh_holes import affine_uv, find_holes
 from ..data.profile import Profile
+from .mesh_data import mesh_of
 
 EYE_RADIUS_M = 0.012
 
@@ -67,7 +68,8 @@ def build_closed_geometry(rig: Any, profile: Profile, basis_co: np.ndarray,
     if holes is None:
         return []
     made: list[str] = []
-    face_material = rig.face.data.materials[0] if rig.face.data.materials else None
+    face_materials = mesh_of(rig.face).materials
+    face_material = face_materials[0] if face_materials else None
     for side, loop in zip(("R", "L"), holes.eyes, strict=True):
         pts = basis_co[loop]
         centre = pts.mean(0).astype(np.float64)
@@ -95,23 +97,23 @@ def build_closed_geometry(rig: Any, profile: Profile, basis_co: np.ndarray,
     cavity_c = np.array([m_centre[0], m_centre[1] - 0.006, front - 0.03])
     cavity = new_object("TH_mouth", _mesh("TH_mouth", _sphere((half_w + 0.006, 0.028, 0.026), cavity_c),
                                          created), "mouth")
-    cavity.data.materials.append(_flat_material("TH_mouth", (0.12, 0.02, 0.02), created, 0.8))
+    mesh_of(cavity).materials.append(_flat_material("TH_mouth", (0.12, 0.02, 0.02), created, 0.8))
     cavity.parent = rig.head
     teeth_mat = _flat_material("TH_teeth", (0.85, 0.82, 0.74), created, 0.35)
     upper_y = float(mouth[:, 1].max())
     upper = new_object("TH_teeth_upper", _mesh("TH_teeth_upper", _box(
         (half_w * 1.3, 0.009, 0.008), np.array([m_centre[0], upper_y - 0.006, front - 0.009])), created), "teeth")
-    upper.data.materials.append(teeth_mat)
+    mesh_of(upper).materials.append(teeth_mat)
     upper.parent = rig.head
     # lower lip: the three lowest vertices of the mouth opening
     low = [holes.mouth[i] for i in np.argsort(mouth[:, 1])[:3]]
     lower_y = float(mouth[:, 1].min())
     lower = new_object("TH_teeth_lower", _mesh("TH_teeth_lower", _box(
         (half_w * 1.2, 0.009, 0.008), np.array([m_centre[0], lower_y + 0.003, front - 0.010])), created), "teeth")
-    lower.data.materials.append(teeth_mat)
+    mesh_of(lower).materials.append(teeth_mat)
     tongue = new_object("TH_tongue", _mesh("TH_tongue", _sphere(
         (half_w * 0.8, 0.006, 0.018), np.array([m_centre[0], lower_y + 0.002, front - 0.026])), created), "tongue")
-    tongue.data.materials.append(_flat_material("TH_tongue", (0.55, 0.18, 0.18), created, 0.6))
+    mesh_of(tongue).materials.append(_flat_material("TH_tongue", (0.55, 0.18, 0.18), created, 0.6))
     for obj in (lower, tongue):  # they follow the lower lip (and so the jaw), whatever drives it; one vertex
         obj.parent = rig.face  # (translation only): three lip vertices lie almost on a line, so VERTEX_3's
         obj.parent_type = "VERTEX"  # rotation would be unstable

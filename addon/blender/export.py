@@ -49,7 +49,7 @@ def _unit_range_copy(scene: bpy.types.Scene, rig: Rig) -> Iterator[bpy.types.Obj
     action = key.animation_data.action if key.animation_data else None
     frames = np.arange(scene.frame_start, scene.frame_end + 1, dtype=np.float64)
     curves = {fc.data_path: fc for fc in action_fcurves(action, key)} if action else {}
-    mesh = rig.face.data.copy()
+    mesh = rig.mesh.copy()
     face = bpy.data.objects.new(rig.face.name, mesh)
     new_action = bpy.data.actions.new(f"{action.name if action else 'TH'}_unit_range")
     try:

@@ -17,7 +17,9 @@ from .animation import ROOT_ROTATION_X, Rig, _fcurve, _write_curve, action_fcurv
 
 
 def _frames(rig: Rig) -> np.ndarray:
-    scene_range = rig.key.animation_data.action.frame_range if rig.key.animation_data else None
+    anim = rig.key.animation_data
+    action = anim.action if anim is not None else None
+    scene_range = action.frame_range if action is not None else None
     if scene_range is None:
         raise AddonError("The face has no take to retarget. Generate or Import Tracks first.")
     return np.arange(int(scene_range[0]), int(scene_range[1]) + 1, dtype=np.float64)

@@ -30,7 +30,7 @@ def _set(undo: Undo, owner: Any, attr: str, value: Any) -> None:
 def is_factory_cube(obj: bpy.types.Object) -> bool:
     mesh = obj.data
     return (obj.type == "MESH" and obj.name.startswith("Cube") and isinstance(mesh, bpy.types.Mesh)
-            and len(mesh.vertices) == 8 and obj.location.length < 1e-6 and max(obj.dimensions) <= 2.0 + 1e-6)
+            and len(mesh.vertices) == 8 and obj.location.length < 1e-6 and max(obj.dimensions.x, obj.dimensions.y, obj.dimensions.z) <= 2.0 + 1e-6)
 
 
 def is_factory_light(obj: bpy.types.Object) -> bool:
@@ -78,7 +78,8 @@ def sh_world_for(profile: Profile, created: list[Any]) -> bpy.types.World | None
     pixels = sh_world.equirect(sh)
     image = bpy.data.images.new("TH_lighting", pixels.shape[1], pixels.shape[0], float_buffer=True)
     created.append(image)
-    image.pixels.foreach_set(pixels.ravel())
+    pixels_prop: Any = image.pixels  # a bpy_prop_array at run time; the stubs type it as a float
+    pixels_prop.foreach_set(pixels.ravel())
     image.pack()
     world = bpy.data.worlds.new("TH_world")
     created.append(world)

@@ -25,12 +25,12 @@ def sh_basis(d: np.ndarray) -> np.ndarray:
 
 def equirect(sh: np.ndarray, width: int = 64, height: int = 32) -> np.ndarray:
     """[height, width, 4] float RGBA radiance, row 0 at the bottom (Blender's pixel order), clamped >= 0."""
-    u = (np.arange(width) + 0.5) / width
-    v = (np.arange(height) + 0.5) / height
+    u = (np.arange(width, dtype=np.float64) + 0.5) / width
+    v = (np.arange(height, dtype=np.float64) + 0.5) / height
     phi = (0.5 - u[None, :]) * 2 * math.pi
     theta = (v[:, None] - 0.5) * math.pi
     world = np.stack([np.cos(phi) * np.cos(theta), np.sin(phi) * np.cos(theta),
-                      np.sin(theta) * np.ones_like(phi)], -1)
+                      np.sin(theta) * np.ones_like(phi)], -1).astype(np.float64)
     cam = np.stack([world[..., 0], world[..., 2], -world[..., 1]], -1)  # Rx(-90 deg): world -> camera frame
     rgb = np.clip(sh_basis(cam) @ np.asarray(sh, np.float64).reshape(9, 3), 0.0, None)
     return np.concatenate([rgb, np.ones(rgb.shape[:2] + (1,))], -1).astype(np.float32)
