@@ -31,7 +31,7 @@ from backend.face.crops import CROP_SIZES, crop_affines, crop_boxes, crop_camera
 from backend.face.landmarks import N_MESH
 from backend.face.model import load_template
 from backend.face.posing import posed_vertices_np, project_np
-from backend.face.profile import FORMAT, VERSION, cache_key, profile_id_for, read_manifest
+from backend.face.profile import FORMAT, VERSION, cache_key, is_current_profile, profile_id_for
 from backend.render.shading import UNIFORM_WHITE
 from backend.render.texture import (
     FrameSamples,
@@ -147,13 +147,9 @@ def analyze_photo(photo: str | Path, out_dir: str | Path, fps: float | None = No
     template = load_template()
     sha = media.sha256_file(photo)
     key = cache_key(sha, None, rate, template.model_id) + ":photo"
-    existing = read_manifest(out_dir)
-    if existing and existing.get("cache_key") == key and not force:
+    if is_current_profile(out_dir, key, force):
         progress.message(f"reusing profile {out_dir} (same photo and settings)")
         return out_dir
-    if out_dir.exists() and existing is None and any(out_dir.iterdir()):
-        raise UserError(f"{out_dir} exists and is not a Talking Head profile; refusing to overwrite it",
-                        hint="choose a new or empty output directory")
     t0 = time.perf_counter()
     progress.stage("find the face in the photo")
     rgb, notes = read_photo(photo)

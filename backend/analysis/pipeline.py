@@ -27,7 +27,7 @@ from backend.face.landmarks import N_MESH
 from backend.face.metrics import mouth_opening, pearson, ratio, rotation_jerk, rotation_jitter
 from backend.face.model import load_template
 from backend.face.posing import posed_vertices_np, project_np
-from backend.face.profile import FORMAT, VERSION, cache_key, profile_id_for, read_manifest
+from backend.face.profile import FORMAT, VERSION, cache_key, is_current_profile, profile_id_for
 from backend.render.texture import FrameSamples, estimate_texture, masked_psnr, render_samples
 
 TEXTURE_FRAMES = 16
@@ -110,13 +110,9 @@ def _analyze(clip: Path, out_dir: Path, inputs: AnalyzeInputs, audio: str | Path
              force: bool, overlay: bool) -> Path:
     template = load_template()
     key = cache_key(inputs.clip_sha, inputs.audio_sha, inputs.fps, template.model_id)
-    existing = read_manifest(out_dir)
-    if existing and existing.get("cache_key") == key and not force:
+    if is_current_profile(out_dir, key, force):
         progress.message(f"reusing profile {out_dir} (same clip, audio and settings)")
         return out_dir
-    if out_dir.exists() and existing is None and any(out_dir.iterdir()):
-        raise UserError(f"{out_dir} exists and is not a Talking Head profile; refusing to overwrite it",
-                        hint="choose a new or empty output directory")
     if out_dir.exists() and not os.access(out_dir, os.W_OK | os.X_OK):
         raise UserError(f"cannot replace {out_dir}: it is read-only",
                         hint="make it writable (chmod -R u+w) or choose another output directory")

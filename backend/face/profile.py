@@ -72,6 +72,18 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
 
 
+def is_current_profile(out_dir: Path, key: str, force: bool) -> bool:
+    """True when `out_dir` already holds the profile of these inputs (`key`: their cache key) and `force` is off,
+    so analysis can reuse it. Refuses a folder that holds anything other than a Talking Head profile."""
+    existing = read_manifest(out_dir)
+    if existing and existing.get("cache_key") == key and not force:
+        return True
+    if out_dir.exists() and existing is None and any(out_dir.iterdir()):
+        raise UserError(f"{out_dir} exists and is not a Talking Head profile; refusing to overwrite it",
+                        hint="choose a new or empty output directory")
+    return False
+
+
 def load_profile(path: str | os.PathLike[str]) -> Profile:
     path = Path(path)
     if not path.is_dir():
