@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run decode, track, fit, texture, personalize, animate, rasterize, render and "
                                    "Blender keyframing + GLB export (in a bpy subprocess) on the built-in synthetic "
                                    "demo clip and, when ../shared/data is present, on a real clip; write wall "
-                                   "times, per-frame times, peak RSS and machine info as JSON. The refiner does "
-                                   "not exist yet and is reported as missing.")
+                                   "times, per-frame times, peak RSS and machine info as JSON. The refiner's "
+                                   "training (a short draft run) and a refined render are timed too.")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="compute device (default cpu)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output JSON file")
     p.set_defaults(func=run)

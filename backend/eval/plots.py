@@ -50,7 +50,7 @@ def plot_video_mouth(landmarks: dict[str, np.ndarray], fps: float, offset: int, 
 
 def _missing_tile(size: int) -> np.ndarray:
     tile = np.full((size, size, 3), 60, np.uint8)
-    for k, text in enumerate(("refined:", "missing", "(no refiner yet)")):
+    for k, text in enumerate(("refined:", "missing", "(--no-refiner)")):
         cv2.putText(tile, text, (12, size // 2 - 20 + 28 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (230, 230, 230), 2)
     return tile
 
