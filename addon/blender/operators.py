@@ -177,6 +177,24 @@ class TALKING_HEAD_OT_analyze(_Reporting, bpy.types.Operator):
             return self.fail(context, str(exc))
 
 
+def _profile_and_analysis(context: bpy.types.Context, props: Any, profile: str, clip: str
+                          ) -> tuple[str, list[jobs.Step]]:
+    """The profile a job works on and the Analyze step it needs first (none when the profile exists): the
+    given profile, or the one of the clip (with the panel's clip audio for a silent clip)."""
+    if profile:
+        profile = _abspath(profile)
+        if not _is_profile(profile):
+            raise AddonError(f"Not a Talking Head profile (no manifest.json): {profile}. Run Analyze.")
+        return profile, []
+    clip = _existing_file(clip or props.clip, "target clip")
+    speech = _abspath(props.clip_audio) if props.clip_audio else ""
+    profile = profile_dir_for(context, clip, speech)
+    if _is_profile(profile):
+        return profile, []
+    return profile, [jobs.Step("Analyze", args=["analyze", clip, "-o", profile]
+                               + (["--audio", speech] if speech else []))]
+
+
 class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
     """Analyse the clip or photo if needed, animate the audio, and import the face with keyframes and sound"""
 
@@ -196,18 +214,7 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
         props = _props(context)
         try:
             audio = _existing_file(self.audio or props.audio, "audio file")
-            steps: list[jobs.Step] = []
-            if self.profile:
-                profile = _abspath(self.profile)
-                if not _is_profile(profile):
-                    raise AddonError(f"Not a Talking Head profile (no manifest.json): {profile}. Run Analyze.")
-            else:
-                clip = _existing_file(self.clip or props.clip, "target clip")
-                speech = _abspath(props.clip_audio) if props.clip_audio else ""
-                profile = profile_dir_for(context, clip, speech)
-                if not _is_profile(profile):
-                    steps.append(jobs.Step("Analyze", args=["analyze", clip, "-o", profile]
-                                           + (["--audio", speech] if speech else [])))
+            profile, steps = _profile_and_analysis(context, props, self.profile, self.clip)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             stem = os.path.splitext(os.path.basename(audio))[0]
             tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
@@ -248,16 +255,7 @@ class TALKING_HEAD_OT_batch_generate(_Reporting, bpy.types.Operator):
             if not files:
                 raise AddonError(f"No sound files in {folder} (WAV, FLAC, MP3, Ogg, M4A are recognised by "
                                  "content). Put the speech files there.")
-            steps: list[jobs.Step] = []
-            if self.profile:
-                profile = _abspath(self.profile)
-                if not _is_profile(profile):
-                    raise AddonError(f"Not a Talking Head profile (no manifest.json): {profile}. Run Analyze.")
-            else:
-                clip = _existing_file(self.clip or props.clip, "target clip")
-                profile = profile_dir_for(context, clip)
-                if not _is_profile(profile):
-                    steps.append(jobs.Step("Analyze", args=["analyze", clip, "-o", profile]))
+            profile, steps = _profile_and_analysis(context, props, self.profile, self.clip)
             out_dir = output_dir(context)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             scene_name = _scene(context).name

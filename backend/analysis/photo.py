@@ -21,12 +21,12 @@ import numpy as np
 from backend import __version__, media
 from backend.analysis.fitting import fit_sequence, reprojection_nme
 from backend.analysis.overlay import draw_overlay, unique_edges
+from backend.analysis.profile_files import write_profile_files
 from backend.analysis.tracking import FaceTracker
 from backend.core.atomic import atomic_dir, atomic_path
 from backend.core.errors import UserError
 from backend.core.native_logs import filtered_native_stderr
 from backend.core.progress import QUIET, Progress
-from backend.core.tracks import Tracks, save_tracks
 from backend.face.crops import CROP_SIZES, crop_affines, crop_boxes, crop_camera
 from backend.face.landmarks import N_MESH
 from backend.face.model import load_template
@@ -190,19 +190,10 @@ def analyze_photo(photo: str | Path, out_dir: str | Path, fps: float | None = No
             "face_model": model.model_id, "basis_names": model.basis_names,
             "software_version": __version__, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        model.save(tmp / "face_model.npz")
-        with open(tmp / "fit.npz", "wb") as fh:
-            np.savez_compressed(fh, landmarks=lm, valid=np.ones(1, bool), pose_raw=fit.pose, pose=pose,
-                                expression_raw=fit.expression, expression=expression, camera=fit.camera,
-                                crop_256=crops[256], crop_512=crops[512])
+        write_profile_files(tmp, model, lm, np.ones(1, bool), fit, pose, expression, crops, tex.albedo, tex.sh,
+                            rate, profile_id,
+                            {"source": "analyze", "photo": photo.name, "software_version": __version__})
         cv2.imwrite(str(tmp / PHOTO_FILE), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(tmp / "texture.png"), cv2.cvtColor((np.clip(tex.albedo, 0, 1) * 255).astype(np.uint8),
-                                                             cv2.COLOR_RGB2BGR))
-        (tmp / "lighting.json").write_text(json.dumps({"sh": tex.sh.round(6).tolist(), "frame": "camera"}) + "\n")
-        save_tracks(Tracks(fps=rate, basis=model.basis_names, expression=expression, pose=pose,
-                           profile_id=profile_id, face_model=model.model_id,
-                           provenance={"source": "analyze", "photo": photo.name, "software_version": __version__}),
-                    tmp / "tracks.json")
         if overlay:
             verts = posed_vertices_np(model.vertices, model.basis, expression, pose)[0]
             drawn = draw_overlay(rgb, project_np(verts, fit.camera), unique_edges(model.triangles), lm[0, :, :2])

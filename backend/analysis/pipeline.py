@@ -15,13 +15,13 @@ import numpy as np
 from backend import __version__, media
 from backend.analysis.fitting import FitConfig, fit_sequence, refit_expression, reprojection_nme
 from backend.analysis.overlay import draw_overlay, unique_edges
+from backend.analysis.profile_files import write_profile_files
 from backend.analysis.smoothing import smooth_expression, smooth_pose
 from backend.analysis.tracking import track_frames
 from backend.core.atomic import atomic_dir, exclusive_output
 from backend.core.diskspace import MB, require_free_space, writable_dir
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
-from backend.core.tracks import Tracks, save_tracks
 from backend.face.crops import CROP_SIZES, crop_affines, crop_boxes, crop_camera
 from backend.face.landmarks import N_MESH
 from backend.face.metrics import mouth_opening, pearson, ratio, rotation_jerk, rotation_jitter
@@ -195,18 +195,9 @@ def _analyze(clip: Path, out_dir: Path, inputs: AnalyzeInputs, audio: str | Path
             "face_model": model.model_id, "basis_names": model.basis_names,
             "software_version": __version__, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        model.save(tmp / "face_model.npz")
-        with open(tmp / "fit.npz", "wb") as fh:
-            np.savez_compressed(fh, landmarks=tracked.landmarks.astype(np.float32), valid=tracked.valid,
-                                pose_raw=fit.pose, pose=pose, expression_raw=fit.expression, expression=expression,
-                                camera=fit.camera, crop_256=crops[256], crop_512=crops[512])
-        cv2.imwrite(str(tmp / "texture.png"), cv2.cvtColor((np.clip(tex.albedo, 0, 1) * 255).astype(np.uint8),
-                                                             cv2.COLOR_RGB2BGR))
-        (tmp / "lighting.json").write_text(json.dumps({"sh": tex.sh.round(6).tolist(), "frame": "camera"}) + "\n")
-        save_tracks(Tracks(fps=rate, basis=model.basis_names, expression=expression, pose=pose,
-                           profile_id=profile_id, face_model=model.model_id,
-                           provenance={"source": "analyze", "clip": clip.name, "software_version": __version__}),
-                    tmp / "tracks.json")
+        write_profile_files(tmp, model, tracked.landmarks.astype(np.float32), tracked.valid, fit, pose, expression,
+                            crops, tex.albedo, tex.sh, rate, profile_id,
+                            {"source": "analyze", "clip": clip.name, "software_version": __version__})
         if audio_samples is not None:
             media.write_wav(tmp / "audio.wav", audio_samples, AUDIO_SR)
         if overlay:
