@@ -47,6 +47,17 @@ def write_strip(path: Path, columns: list[np.ndarray], rows: int = 4, tile: int 
         tmp.write_bytes(cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))[1].tobytes())
 
 
+def render_heldout(profile: Path, tracks: Path, audio: Path, w: Path, name: str, frames: int, fps: float,
+                   report: dict, videos: dict[str, np.ndarray], **kw: object) -> None:
+    """Render the held-out tracks as 256 px crops into w/NAME.mp4 on the target clip; time it into
+    report["timings"], decode its first `frames` frames into videos[name]."""
+    t = time.perf_counter()
+    r = render_video(profile, tracks, audio, w / f"{name}.mp4", clip=w / "target.mp4", size=256, crop_only=True,
+                     **kw)  # type: ignore[arg-type]
+    report["timings"][f"render_{name}_ms_per_frame"] = round(1000 * (time.perf_counter() - t) / frames, 1)
+    videos[name] = np.stack([rgb for _, rgb in media.iter_frames(r.path, fps)])[:frames]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("work", type=Path)
@@ -78,11 +89,7 @@ def main() -> int:
     videos: dict[str, np.ndarray] = {}
 
     def render(name: str, **kw: object) -> None:
-        t = time.perf_counter()
-        r = render_video(target.path, tracks, audio, w / f"{name}.mp4", clip=w / "target.mp4", size=256,
-                         crop_only=True, **kw)
-        report["timings"][f"render_{name}_ms_per_frame"] = round(1000 * (time.perf_counter() - t) / m, 1)
-        videos[name] = np.stack([rgb for _, rgb in media.iter_frames(r.path, full.fps)])[:m]
+        render_heldout(target.path, tracks, audio, w, name, m, full.fps, report, videos, **kw)
 
     render("coarse_keyframes_bg", background="keyframes")
     render("coarse")

@@ -147,6 +147,12 @@ def test_request_validation_is_strict(client: httpx.Client, media_dir: Path) -> 
     assert client.post("/jobs", content=b"not json", headers={"content-type": "application/json"}).status_code == 422
     r = client.post("/jobs", json={"kind": "animate", "profile": "0123456789abcdef", "audio": video["id"]})
     assert r.status_code in (422, 501)  # unknown profile (or no animate stage in this build yet)
+    # render's inlays option: a bool (the request then fails on the unknown profile, not on the option)
+    render = {"kind": "render", "profile": "0123456789abcdef", "audio": video["id"], "tracks": video["id"]}
+    r = client.post("/jobs", json={**render, "options": {"inlays": "sometimes"}})
+    assert r.status_code == 422 and "inlays" in r.text
+    r = client.post("/jobs", json={**render, "options": {"inlays": False, "refine": False}})
+    assert r.status_code in (404, 422) and "inlays" not in r.text
     assert client.get("/jobs/does-not-exist").status_code == 404
     assert client.post("/jobs/does-not-exist/cancel").status_code == 404
 

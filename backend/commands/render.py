@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render", help="render tracks as a video of the target person, with the audio",
         description="Render the tracks with the profile's texture and lighting, on background frames of the "
                     "target clip matched by head pose (played forward at real speed where the pose allows), "
+                    "fill the eyes and mouth interior from the clip's own frames of the same shape, "
                     "refine each face crop with the profile's personalised refiner (trained by `talking-head "
                     "personalize`), paste it back into the full-resolution frame and mux the audio.")
     p.add_argument("profile", type=Path, help="profile directory written by `talking-head analyze`")
@@ -28,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "512 px or more of the clip's frames, else 256)")
     p.add_argument("--no-refine", action="store_true",
                    help="skip the refiner: the coarse textured render over the background")
+    p.add_argument("--no-inlays", action="store_true",
+                   help="keep the mesh's eye holes (showing the background frame's eyes) and the proxy mouth "
+                        "interior instead of filling them from the clip's own frames of the same eye and mouth "
+                        "shape (the default; a photo profile keeps the photo's eyes either way)")
     p.add_argument("--crop-only", action="store_true", help="write the face crop video instead of full frames")
     p.add_argument("--blend", choices=("feather", "poisson"), default="feather",
                    help="paste-back blending: feathered alpha (default) or Poisson cloning (slower)")
@@ -41,13 +46,14 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     size = args.size or best_size(load_profile(args.profile))
     result = render_video(args.profile, args.tracks, args.audio, args.output, clip=args.clip, size=size,
                           crop_only=args.crop_only, paste_mode=args.blend, progress=progress,
-                          refine=not args.no_refine)
+                          refine=not args.no_refine, inlays=not args.no_inlays)
     notes = [n for n in result.notes if "refiner" in n]
     if notes and args.progress != "json":
         print("note: " + notes[0], file=sys.stderr)  # even with --progress quiet: not what was asked for
     summary = {"video": str(result.path), "frames": result.frames, "fps": result.fps,
                "size": [result.width, result.height], "crop_size": size, "refined": result.refined,
-               "key_frames": len(result.plan.keys), "timings": result.timings}
+               "key_frames": len(result.plan.keys), "inlay_frames": result.timings.get("inlay_frames", 0),
+               "timings": result.timings}
     if args.progress == "json":
         print(json.dumps({"event": "result", **summary}), flush=True)
     else:

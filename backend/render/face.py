@@ -12,6 +12,7 @@ import torch
 
 from backend.core.errors import UserError
 from backend.face.model import FaceModel
+from backend.face.posing import project_np
 from backend.face.profile import Profile
 from backend.render import raster
 from backend.render.mouth import DEFAULT_COLOURS, cavity_mesh, paint_patch, posed_with_cavity
@@ -64,6 +65,11 @@ class FaceRenderer:
             tri = out.raster.tri_id
             return Faces(images=out.image.clamp(0, 1).numpy(), masks=(tri >= 0).numpy(),
                          cavity=(tri >= self.n_face).numpy())
+
+    def projected(self, expression: np.ndarray, pose: np.ndarray, cameras: np.ndarray) -> np.ndarray:
+        """The face-mesh vertices in crop pixels [B,V,2] (cameras [B,3] per frame), as `draw` places them."""
+        v = self.vertices(expression, pose)[:, :self.identity.shape[0]].numpy()
+        return np.stack([project_np(v[b], cameras[b]) for b in range(len(v))]).astype(np.float32)
 
     def render(self, expression: np.ndarray, pose: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """-> (images [B,S,S,3] float in [0,1], masks [B,S,S] bool)."""

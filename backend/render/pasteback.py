@@ -37,6 +37,12 @@ def crop_frame(frame: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+def crop_points(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Full-frame pixel points [N,2] -> their crop pixels under `affine` [2,3]."""
+    a = np.asarray(affine, np.float64)
+    return (np.asarray(points, np.float64) @ a[:, :2].T + a[:, 2]).astype(np.float32)
+
+
 def border_alpha(size: int, feather: float = BORDER_FEATHER) -> np.ndarray:
     """[size,size] alpha: 1 inside, falling linearly to 0 at the crop border over feather*size px."""
     ramp = max(1.0, feather * size)

@@ -7,13 +7,15 @@ Stages (streaming, bounded memory):
 2. plan backgrounds (backend.render.background): key frames, matched clip frames, adjusted poses;
 3. decode the clip once, keeping the frames the plan uses in a temporary disk-backed store (FrameStore:
    positioned reads and writes on space reserved up front, so a full disk is an error, not a SIGBUS),
-   because matched frames are visited out of order; RAM holds only a batch;
+   because matched frames are visited out of order; RAM holds only a batch, plus the face crops of up to
+   128 clip frames that serve as the memory of real eyes and mouths (backend.render.inlays);
 4. fit the mouth-interior colours to the clip's widest-open mouths (backend.render.mouth_colours);
 5. per batch of frames: render face + mouth cavity in crop space through the rasterizer (texture, SH light),
-   composite over the matched background crop with a feathered mask, paste back into the full frame
+   composite over the matched background crop with a feathered mask, fill the eyes and the mouth interior
+   from the memory frame of the same shape (inlays, unless `inlays=False`), paste back into the full frame
    (or keep the crop with `crop_only`), encode with the audio muxed (media.VideoWriter, atomic);
 6. with `refine` and a trained refiner in the profile (backend.render.refine), each composited crop goes
-   through the refiner (a 3-frame window, so frames come out one late) before paste-back.
+   through the refiner (a 3-frame window, so frames come out one late) before the inlays and paste-back.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from backend.face.profile import Profile, is_photo_profile, load_profile
 from backend.render.background import BackgroundPlan, composite, feather_mask, plan_background
 from backend.render.face import FaceRenderer, load_albedo  # noqa: F401 - load_albedo re-exported
 from backend.render.frame_store import FrameStore
+from backend.render.inlays import InlayFrame, Inlays, choose_memory
 from backend.render.mouth import DEFAULT_COLOURS
 from backend.render.mouth_colours import fit_colours, pick_frames
-from backend.render.pasteback import crop_frame, paste_back
+from backend.render.pasteback import crop_frame, crop_points, paste_back
 from backend.render.photo_background import PhotoBackground, photo_plan
 from backend.render.refine.apply import RefineStream
 from backend.render.refine.checkpoint import load_refiner
@@ -141,9 +144,11 @@ def prepare(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | 
 
 
 def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path, video_dir: Path,
-                 progress: Progress) -> tuple[FrameStore, np.ndarray, int]:
-    """Decode the clip once, keeping only the frames in `needed` in a disk-backed store.
-    Returns (store [M,H,W,3], slot of each clip frame (-1: not kept), total clip frames)."""
+                 progress: Progress, memory: tuple[np.ndarray, np.ndarray, int] | None = None
+                 ) -> tuple[FrameStore, np.ndarray, int, np.ndarray]:
+    """Decode the clip once, keeping only the frames in `needed` in a disk-backed store, and the crops of the
+    inlays' memory frames (`memory`: frame indices, their crop affines, crop size) in RAM.
+    Returns (store [M,H,W,3], slot of each clip frame (-1: not kept), total clip frames, crops [N,S,S,3])."""
     info = media.probe_video(clip)
     total = media.count_frames(clip, fps)
     w, h = media.frame_size(info)
@@ -157,12 +162,17 @@ def _decode_clip(clip: Path, fps: float, needed: np.ndarray, store_dir: Path, vi
     if not same_disk:
         require_free_space(store_dir, store_bytes, "render's decoded frames")
     store = FrameStore(store_dir / "frames.bin", max(1, len(keep)), h, w)
+    mem_idx, mem_affines, mem_size = memory if memory is not None else (np.zeros(0, np.int64), None, 0)
+    mem_slot = {int(j): k for k, j in enumerate(mem_idx)}
+    crops = np.zeros((len(mem_idx), mem_size, mem_size, 3), np.uint8)
     progress.stage("decode target clip", total)
     for i, rgb in media.iter_frames(clip, fps):
         if slot[i] >= 0:
             store[slot[i]] = rgb
+        if i in mem_slot:
+            crops[mem_slot[i]] = crop_frame(rgb, mem_affines[mem_slot[i]], mem_size)
         progress.update(1)
-    return store, slot, total
+    return store, slot, total, crops
 
 
 def paste_alpha(mask: np.ndarray, feather_px: float) -> np.ndarray:
@@ -176,11 +186,13 @@ def paste_alpha(mask: np.ndarray, feather_px: float) -> np.ndarray:
 def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: str | Path, out_path: str | Path,
                  clip: str | Path | None = None, size: int = 256, crop_only: bool = False,
                  paste_mode: str = "feather", progress: Progress = QUIET, batch: int = BATCH,
-                 fit_mouth: bool = True, refine: bool = False, background: str = "playback") -> RenderResult:
+                 fit_mouth: bool = True, refine: bool = False, background: str = "playback",
+                 inlays: bool = True) -> RenderResult:
     """Render the tracks into `out_path` (mp4 with the audio). See the module docstring. `fit_mouth`: fit the
     mouth-interior colours to the clip (backend.render.mouth_colours) instead of using the defaults.
     `refine`: use the profile's trained refiner (a note in `notes` and unrefined frames when it has none).
-    `background`: the matching method (backend.render.background.plan_background)."""
+    `background`: the matching method (backend.render.background.plan_background). `inlays`: fill the eyes
+    and the mouth interior from the clip's own frames (backend.render.inlays; not for a photo profile)."""
     if size not in (256, 512):
         raise UserError(f"--size must be 256 or 512, got {size}")
     t0 = time.perf_counter()
@@ -197,6 +209,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
     stream = refine_stream(profile, inputs.notes) if refine and not photo else None
     calib = (np.zeros(int(fit_mouth), np.int64) if photo else  # the photo's own mouth, teeth and all
              pick_frames(profile, fit["expression"]) if fit_mouth else np.zeros(0, np.int64))
+    memory = choose_memory(model, fit["expression"], fit["pose"], fit["valid"]) if inlays and not photo else None
     feather = FEATHER * size
     for note in inputs.notes:
         progress.message(note)
@@ -204,8 +217,9 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
     with tempfile.TemporaryDirectory(prefix="th-render-", dir=out_path.parent if out_path.parent.exists() else None) \
             as store:
         t = time.perf_counter()
-        frames, slot, total = (photo.photo[None], np.zeros(1, np.int64), 1) if photo else _decode_clip(
-            inputs.clip, profile.fps, np.concatenate([plan.source, calib]), Path(store), out_path.parent, progress)
+        frames, slot, total, memory_crops = (photo.photo[None], np.zeros(1, np.int64), 1, None) if photo else \
+            _decode_clip(inputs.clip, profile.fps, np.concatenate([plan.source, calib]), Path(store), out_path.parent,
+                         progress, None if memory is None else (memory, crops[memory], size))
         timings["decode_s"] = time.perf_counter() - t
         if total != len(fit["pose"]):
             raise UserError(f"{inputs.clip} decodes to {total} frames at {profile.fps:g} fps but the profile "
@@ -220,6 +234,15 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                                                for i, x in zip(calib, a, strict=True)]))
         renderer = FaceRenderer(model, albedo, sh, size, mouth_colours=colours)
         timings["mouth_fit_s"] = time.perf_counter() - t
+        fill = None if memory is None else Inlays(
+            model, memory_crops, fit["expression"][memory], fit["pose"][memory],
+            np.stack([crop_points(fit["landmarks"][j, :, :2], crops[j]) for j in memory])
+            if len(memory) else np.zeros((0, 478, 2), np.float32))
+        if fill is not None and not len(fill):
+            inputs.notes.append("no clip frame shows usable eyes and mouth: the eye holes show the background frame")
+            progress.message(inputs.notes[-1])
+            fill = None
+        timings["inlay_frames"] = 0 if fill is None else len(fill)
         height, width = (size, size) if crop_only else frames.shape[1:3]
         timings["render_s"] = timings["composite_encode_s"] = 0.0
         t = time.perf_counter()
@@ -227,7 +250,10 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
         with media.VideoWriter(out_path, tracks.fps, width, height, audio=(inputs.audio, AUDIO_SR),
                                preset="veryfast") as writer:
 
-            def emit(crop: np.ndarray, background: np.ndarray, affine: np.ndarray, mask: np.ndarray) -> None:
+            def emit(crop: np.ndarray, background: np.ndarray, affine: np.ndarray, mask: np.ndarray,
+                     inlay: InlayFrame | None = None) -> None:
+                if fill is not None and inlay is not None:
+                    crop = fill.apply(crop, inlay)
                 if crop_only:
                     writer.write(crop)
                 else:
@@ -240,18 +266,23 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                 cams = np.stack([crop_camera(fit["camera"], a) for a in affines])
                 tr = time.perf_counter()
                 faces = renderer.draw(tracks.expression[idx], plan.pose[idx], cams)
+                inlay_frames = [None] * len(idx) if fill is None else fill.frames(
+                    tracks.expression[idx], plan.pose[idx], renderer.projected(tracks.expression[idx],
+                                                                               plan.pose[idx], cams))
                 tc = time.perf_counter()
                 timings["render_s"] += tc - tr
                 for k, j in enumerate(src):
                     background = photo.frame(plan.pose[idx[k]]) if photo else np.asarray(frames[slot[j]])
                     crop = composite(faces.images[k], feather_mask(faces.masks[k], feather),
                                      crop_frame(background, affines[k], size))
+                    # with the eyes filled (inlays) or drawn (refiner), paste the face hull: no background eyes
+                    paste = faces.masks[k] if fill is None and stream is None else fill_holes(faces.masks[k])
                     if stream is None:
-                        emit(crop, background, affines[k], faces.masks[k])
-                    else:  # refined frames come out one frame late (a 3-frame window); the face hull is pasted
+                        emit(crop, background, affines[k], paste, inlay_frames[k])
+                    else:  # refined frames come out one frame late (a 3-frame window); inlays go on the output
                         for out, args in stream.push(crop, faces.masks[k], faces.cavity[k], tracks.expression[idx[k]],
                                                      plan.pose[idx[k]],
-                                                     (background, affines[k], fill_holes(faces.masks[k]))):
+                                                     (background, affines[k], paste, inlay_frames[k])):
                             emit(out, *args)
                 timings["composite_encode_s"] += time.perf_counter() - tc
                 progress.update(len(idx))

@@ -66,6 +66,8 @@ class AnimateOptions(_Request):
 class RenderOptions(_Request):
     size: Literal[256, 512] | None = Field(None, description="face crop size rendered and refined")
     refine: bool = Field(True, description="run the GAN refinement (false: the raw textured render)")
+    inlays: bool = Field(True, description="fill the eyes and mouth interior from the clip's own frames of the same "
+                                           "shape (false: the mesh's eye holes and the proxy mouth)")
 
 
 class AnalyzeRequest(_Request):
@@ -177,6 +179,8 @@ def plan_step(store: JobStore, job: Job, step: str) -> StepPlan:
             argv += ["--size", str(opts["size"])]
         if opts.get("refine") is False:
             argv.append("--no-refine")
+        if opts.get("inlays") is False:
+            argv.append("--no-inlays")
         return StepPlan(argv, lambda: _publish(target, out, "video.mp4"))
     raise ValueError(f"unknown step {step!r}")
 
