@@ -34,6 +34,8 @@ from backend.eval.protocol import video_metrics  # noqa: E402
 from backend.face.profile import load_profile  # noqa: E402
 from backend.render.inlays import REGIONS  # noqa: E402
 from backend.render.pasteback import crop_points  # noqa: E402
+from backend.render.refine.presets import preset_for  # noqa: E402
+from backend.render.refine.train import train_refiner  # noqa: E402
 
 
 def region_psnr(real: np.ndarray, video: np.ndarray, boxes: np.ndarray) -> float:
@@ -51,6 +53,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("work", type=Path)
     ap.add_argument("--strip", type=Path, help="coarse | coarse+inlays | real strip (public-domain clips only)")
+    ap.add_argument("--train-steps", type=int, help="also train a draft refiner on inlaid inputs for this many "
+                                                    "steps (refined_inlaid.pt) and render through it")
+    ap.add_argument("--only-trained", action="store_true", help="with --train-steps: skip the other variants "
+                                                                "(their figures are in inlays_report.json)")
     args = ap.parse_args()
     w = args.work
     n = json.loads((w / "split.json").read_text())["train_frames"]
@@ -79,10 +85,22 @@ def main() -> int:
     def render(name: str, **kw: object) -> None:
         render_heldout(target.path, tracks, audio, w, name, m, full.fps, report, videos, **kw)
 
-    render("coarse", inlays=False)
-    render("coarse_inlays", inlays=True)
     ck, live = w / "refined.pt", target.path / "refiner.pt"
-    if ck.is_file():
+    if not args.only_trained:
+        render("coarse", inlays=False)
+        render("coarse_inlays", inlays=True)
+    if args.train_steps:
+        cfg = preset_for("draft", "cpu", steps=args.train_steps)  # inlaid inputs: the preset's default
+        trained = w / "refined_inlaid.pt"
+        r = train_refiner(target.path, w / "target.mp4", cfg, out=trained, preset="draft")
+        report["timings"]["train_refined_inlaid_s"] = round(r.seconds, 1)
+        os.replace(target.path / "refiner_samples.png", w / "refined_inlaid_samples.png")
+        os.replace(trained, live)
+        try:
+            render("refined_inlaid_input", refine=True, inlays=True)
+        finally:
+            os.replace(live, trained)
+    if ck.is_file() and not args.only_trained:
         os.replace(ck, live)
         try:
             render("refined", refine=True, inlays=False)
@@ -93,10 +111,10 @@ def main() -> int:
     for name, video in videos.items():
         metrics[name]["eye_mouth_psnr"] = region_psnr(real, video, boxes)
     report["variants"] = metrics
-    if args.strip:
+    if args.strip and "coarse" in videos:
         write_strip(args.strip, [videos["coarse"], videos["coarse_inlays"], real])
     report["load_average"] = os.getloadavg()
-    write_json(w / "inlays_report.json", report)
+    write_json(w / ("inlays_trained_report.json" if args.only_trained else "inlays_report.json"), report)
     print(json.dumps({k: {x: v.get(x) for x in ("psnr", "ssim", "lmd_px", "identity_cos", "temporal_diff_ratio",
                                                   "eye_mouth_psnr")} for k, v in metrics.items()}, indent=1))
     return 0

@@ -106,9 +106,10 @@ class Inlays:
     one instance per video, frames in order."""
 
     def __init__(self, model: FaceModel, crops: np.ndarray, expression: np.ndarray, pose: np.ndarray,
-                 landmarks_crop: np.ndarray) -> None:
+                 landmarks_crop: np.ndarray, frame_ids: np.ndarray | None = None) -> None:
         """crops [M,S,S,3] uint8 real crops of the memory frames, expression [M,K], pose [M,6] their fitted
-        tracks, landmarks_crop [M,468+,2] their tracked landmarks in crop px."""
+        tracks, landmarks_crop [M,468+,2] their tracked landmarks in crop px, frame_ids [M] their clip frames
+        (for `avoid`; default 0..M-1)."""
         self.model = model
         pts = np.asarray(landmarks_crop, np.float32)[..., :2]
         size = crops.shape[1] if len(crops) else 0
@@ -118,6 +119,7 @@ class Inlays:
             ring = pts[:, loop]
             ok &= (np.ptp(ring[..., 0], axis=1) > 2.0) & (ring.min((1, 2)) >= 0) & (ring.max((1, 2)) <= size)
         self.crops = np.asarray(crops, np.uint8)[ok]
+        self.frame_ids = (np.arange(len(pts)) if frame_ids is None else np.asarray(frame_ids))[ok]
         expression, pose, pts = np.asarray(expression)[ok], np.asarray(pose)[ok], pts[ok]
         raw = region_keys(model, expression, pose)
         self.scale = {k: float(v.std(0).mean() + 1e-6) if len(v) else 1.0 for k, v in raw.items()}
@@ -137,18 +139,24 @@ class Inlays:
         return [InlayFrame(outlines={k: vertices_crop[b, loop] for k, loop in REGIONS.items()},
                            keys={k: keys[k][b] / self.scale[k] for k in REGIONS}) for b in range(len(expression))]
 
-    def pick(self, name: str, key: np.ndarray) -> int:
+    def pick(self, name: str, key: np.ndarray, avoid: int | None = None, radius: int = 0) -> int:
+        """The memory frame for this region's key; `avoid`: a clip frame whose neighbours within `radius`
+        are never returned (training the refiner: its input must show another moment's eyes)."""
         d = np.sqrt(((self.keys[name] - key) ** 2).sum(1))
+        if avoid is not None:
+            near = np.abs(self.frame_ids - avoid) <= radius
+            if not near.all():
+                d = np.where(near, np.inf, d)
         best = int(np.argmin(d))
         prev = self.previous.get(name)
-        if prev is not None and d[prev] <= HYSTERESIS * d[best] + 1e-6:
+        if prev is not None and np.isfinite(d[prev]) and d[prev] <= HYSTERESIS * d[best] + 1e-6:
             best = prev
         self.previous[name] = best
         self.picks[name].append(best)
         return best
 
-    def apply(self, crop: np.ndarray, frame: InlayFrame) -> np.ndarray:
-        """The crop [S,S,3] uint8 with each region filled from its memory frame."""
+    def apply(self, crop: np.ndarray, frame: InlayFrame, avoid: int | None = None, radius: int = 0) -> np.ndarray:
+        """The crop [S,S,3] uint8 with each region filled from its memory frame (`avoid`: see `pick`)."""
         if not len(self):
             return crop
         s = crop.shape[0]
@@ -157,7 +165,7 @@ class Inlays:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
         for name in REGIONS:
             dst = frame.outlines[name]
-            j = self.pick(name, frame.keys[name])
+            j = self.pick(name, frame.keys[name], avoid, radius)
             region = np.zeros((s, s), np.uint8)
             # points are continuous pixel coordinates (docs in backend.render.pasteback); OpenCV takes indices
             cv2.fillPoly(region, [np.round((dst - 0.5) * 4).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=2)

@@ -15,7 +15,8 @@ Stages (streaming, bounded memory):
    from the memory frame of the same shape (inlays, unless `inlays=False`), paste back into the full frame
    (or keep the crop with `crop_only`), encode with the audio muxed (media.VideoWriter, atomic);
 6. with `refine` and a trained refiner in the profile (backend.render.refine), each composited crop goes
-   through the refiner (a 3-frame window, so frames come out one late) before the inlays and paste-back.
+   through the refiner (a 3-frame window, so frames come out one late) before paste-back; a refiner trained
+   on inlaid inputs gets the inlays before it, an older one on its output.
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
             progress.message(inputs.notes[-1])
             fill = None
         timings["inlay_frames"] = 0 if fill is None else len(fill)
+        # a refiner trained on inlaid inputs gets them before it (older checkpoints: on its output)
+        inlay_first = fill is not None and stream is not None and stream.refiner.config.inlays
         height, width = (size, size) if crop_only else frames.shape[1:3]
         timings["render_s"] = timings["composite_encode_s"] = 0.0
         t = time.perf_counter()
@@ -275,6 +278,8 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                     background = photo.frame(plan.pose[idx[k]]) if photo else np.asarray(frames[slot[j]])
                     crop = composite(faces.images[k], feather_mask(faces.masks[k], feather),
                                      crop_frame(background, affines[k], size))
+                    if inlay_first and fill is not None and inlay_frames[k] is not None:
+                        crop = fill.apply(crop, inlay_frames[k])
                     # with the eyes filled (inlays) or drawn (refiner), paste the face hull: no background eyes
                     paste = faces.masks[k] if fill is None and stream is None else fill_holes(faces.masks[k])
                     if stream is None:
@@ -282,7 +287,8 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                     else:  # refined frames come out one frame late (a 3-frame window); inlays go on the output
                         for out, args in stream.push(crop, faces.masks[k], faces.cavity[k], tracks.expression[idx[k]],
                                                      plan.pose[idx[k]],
-                                                     (background, affines[k], paste, inlay_frames[k])):
+                                                     (background, affines[k], paste,
+                                                      None if inlay_first else inlay_frames[k])):
                             emit(out, *args)
                 timings["composite_encode_s"] += time.perf_counter() - tc
                 progress.update(len(idx))

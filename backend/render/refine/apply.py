@@ -61,7 +61,8 @@ class RefineStream:
 
     def push(self, composite: np.ndarray, mask: np.ndarray, cavity: np.ndarray, expression: np.ndarray,
              pose: np.ndarray, payload: Any = None) -> list[tuple[np.ndarray, Any]]:
-        fi = frame_input(composite, mask, cavity, self.refiner.config.net_size)
+        cfg = self.refiner.config
+        fi = frame_input(composite, mask, cavity, cfg.net_size, blank_holes=not cfg.inlays)
         self.frames.append(fi)
         self.keys.append(key_vector(np.asarray(expression)[None], np.asarray(pose)[None], fi.key_extra[None])[0])
         self.payloads.append(payload)

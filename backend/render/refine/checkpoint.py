@@ -32,6 +32,7 @@ class Refiner:
 
 def config_from(d: dict[str, Any]) -> RefinerConfig:
     known = {f.name for f in fields(RefinerConfig)}
+    d = {"inlays": False, **d}  # saved before the inlays existed: trained on blanked eye holes
     return RefinerConfig(**{k: v for k, v in d.items() if k in known})
 
 

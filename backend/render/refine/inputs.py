@@ -44,15 +44,17 @@ def _resize(img: np.ndarray, r: int) -> np.ndarray:
     return img if img.shape[0] == r else cv2.resize(img, (r, r), interpolation=cv2.INTER_AREA)
 
 
-def frame_input(composite: np.ndarray, mask: np.ndarray, cavity: np.ndarray, net_size: int) -> FrameInput:
-    """composite [S,S,3] uint8 (coarse face over the background crop), mask/cavity [S,S] bool."""
+def frame_input(composite: np.ndarray, mask: np.ndarray, cavity: np.ndarray, net_size: int,
+                blank_holes: bool = True) -> FrameInput:
+    """composite [S,S,3] uint8 (coarse face over the background crop), mask/cavity [S,S] bool. `blank_holes`
+    False: the eye holes already hold another moment's real eyes (backend.render.inlays), kept."""
     s = composite.shape[0]
     hull = fill_holes(mask)
     holes = hull & ~mask
-    # the composite's feather blends the background a few px inside the silhouette: blank a margin too
-    blank = _dilate(holes, max(1, round(0.02 * s)))
     coarse = composite.copy()
-    coarse[blank] = 0
+    if blank_holes:
+        # the composite's feather blends the background a few px inside the silhouette: blank a margin too
+        coarse[_dilate(holes, max(1, round(0.02 * s)))] = 0
     region = _dilate(holes | cavity, max(1, round(0.03 * s)))
     planes = np.concatenate([_resize(coarse, net_size).transpose(2, 0, 1),
                              np.stack([_resize(m.astype(np.uint8) * 255, net_size) for m in (hull, cavity, holes)])])

@@ -26,6 +26,9 @@ class RefinerConfig:
     memory: bool = True  # retrieve the person's real mouth/eye appearance (False: the ablation)
     top_k: int = 3
     exclude_frames: int = 6  # in training the memory never returns frames this close to the target frame
+    # the input's eyes and mouth interior are inlaid from other clip frames (backend.render.inlays) instead of
+    # blanked; checkpoints from before this field were trained on blanked eyes (checkpoint.config_from)
+    inlays: bool = True
     checkpoint_every: int = 250
 
     def to_dict(self) -> dict[str, Any]:
