@@ -36,6 +36,7 @@ class Faces:
     images: np.ndarray  # [B,S,S,3] float in [0,1]
     masks: np.ndarray  # [B,S,S] bool: face or cavity
     cavity: np.ndarray  # [B,S,S] bool: the mouth cavity's pixels
+    points: np.ndarray  # [B,V,2] the face-mesh vertices in crop px, where the render put them
 
 
 class FaceRenderer:
@@ -60,16 +61,14 @@ class FaceRenderer:
     @torch.no_grad()
     def draw(self, expression: np.ndarray, pose: np.ndarray, cameras: np.ndarray) -> Faces:
         with single_thread():
-            out = raster.render(self.vertices(expression, pose), self.triangles, self.uvs, self.albedo, self.sh,
+            verts = self.vertices(expression, pose)
+            out = raster.render(verts, self.triangles, self.uvs, self.albedo, self.sh,
                                 torch.as_tensor(cameras, dtype=torch.float32), self.size, self.size)
             tri = out.raster.tri_id
+            face = verts[:, :self.identity.shape[0]].numpy()
+            points = np.stack([project_np(face[b], cameras[b]) for b in range(len(face))]).astype(np.float32)
             return Faces(images=out.image.clamp(0, 1).numpy(), masks=(tri >= 0).numpy(),
-                         cavity=(tri >= self.n_face).numpy())
-
-    def projected(self, expression: np.ndarray, pose: np.ndarray, cameras: np.ndarray) -> np.ndarray:
-        """The face-mesh vertices in crop pixels [B,V,2] (cameras [B,3] per frame), as `draw` places them."""
-        v = self.vertices(expression, pose)[:, :self.identity.shape[0]].numpy()
-        return np.stack([project_np(v[b], cameras[b]) for b in range(len(v))]).astype(np.float32)
+                         cavity=(tri >= self.n_face).numpy(), points=points)
 
     def render(self, expression: np.ndarray, pose: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """-> (images [B,S,S,3] float in [0,1], masks [B,S,S] bool)."""

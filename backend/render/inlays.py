@@ -30,7 +30,7 @@ import numpy as np
 from backend.face.landmarks import EYE_OPENINGS
 from backend.face.model import FaceModel
 from backend.render.mouth import MOUTH_RING
-from backend.render.pasteback import cv_affine
+from backend.render.pasteback import crop_points, cv_affine
 
 REGIONS: dict[str, np.ndarray] = {"eye_left": EYE_OPENINGS[0], "eye_right": EYE_OPENINGS[1], "mouth": MOUTH_RING}
 MEMORY_FRAMES = 128
@@ -127,6 +127,15 @@ class Inlays:
         self.outlines = {k: pts[:, loop] for k, loop in REGIONS.items()}
         self.previous: dict[str, int] = {}
         self.picks: dict[str, list[int]] = {k: [] for k in REGIONS}
+
+    @classmethod
+    def from_fit(cls, model: FaceModel, fit: dict[str, np.ndarray], memory: np.ndarray, crops: np.ndarray,
+                 affines: np.ndarray) -> Inlays:
+        """The memory of clip frames `memory` from a profile's fit: crops [M,S,S,3] their real crops cut with
+        affines [N,2,3] (every clip frame's crop placement); their tracked landmarks moved into crop px."""
+        pts = (np.stack([crop_points(fit["landmarks"][j, :, :2], affines[j]) for j in memory]) if len(memory)
+               else np.zeros((0, fit["landmarks"].shape[1], 2), np.float32))
+        return cls(model, crops, fit["expression"][memory], fit["pose"][memory], pts, frame_ids=memory)
 
     def __len__(self) -> int:
         return len(self.crops)

@@ -42,7 +42,7 @@ from backend.render.frame_store import FrameStore
 from backend.render.inlays import InlayFrame, Inlays, choose_memory
 from backend.render.mouth import DEFAULT_COLOURS
 from backend.render.mouth_colours import fit_colours, pick_frames
-from backend.render.pasteback import crop_frame, crop_points, paste_back
+from backend.render.pasteback import crop_frame, paste_back
 from backend.render.photo_background import PhotoBackground, photo_plan
 from backend.render.refine.apply import RefineStream
 from backend.render.refine.checkpoint import load_refiner
@@ -235,10 +235,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                                                for i, x in zip(calib, a, strict=True)]))
         renderer = FaceRenderer(model, albedo, sh, size, mouth_colours=colours)
         timings["mouth_fit_s"] = time.perf_counter() - t
-        fill = None if memory is None else Inlays(
-            model, memory_crops, fit["expression"][memory], fit["pose"][memory],
-            np.stack([crop_points(fit["landmarks"][j, :, :2], crops[j]) for j in memory])
-            if len(memory) else np.zeros((0, 478, 2), np.float32))
+        fill = None if memory is None else Inlays.from_fit(model, fit, memory, memory_crops, crops)
         if fill is not None and not len(fill):
             inputs.notes.append("no clip frame shows usable eyes and mouth: the eye holes show the background frame")
             progress.message(inputs.notes[-1])
@@ -255,7 +252,7 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
 
             def emit(crop: np.ndarray, background: np.ndarray, affine: np.ndarray, mask: np.ndarray,
                      inlay: InlayFrame | None = None) -> None:
-                if fill is not None and inlay is not None:
+                if inlay is not None and fill is not None:
                     crop = fill.apply(crop, inlay)
                 if crop_only:
                     writer.write(crop)
@@ -269,26 +266,26 @@ def render_video(profile_dir: str | Path, tracks_path: str | Path, audio_path: s
                 cams = np.stack([crop_camera(fit["camera"], a) for a in affines])
                 tr = time.perf_counter()
                 faces = renderer.draw(tracks.expression[idx], plan.pose[idx], cams)
-                inlay_frames = [None] * len(idx) if fill is None else fill.frames(
-                    tracks.expression[idx], plan.pose[idx], renderer.projected(tracks.expression[idx],
-                                                                               plan.pose[idx], cams))
+                inlay_frames: list[InlayFrame | None] = ([None] * len(idx) if fill is None else
+                                                         fill.frames(tracks.expression[idx], plan.pose[idx],
+                                                                     faces.points))
                 tc = time.perf_counter()
                 timings["render_s"] += tc - tr
                 for k, j in enumerate(src):
                     background = photo.frame(plan.pose[idx[k]]) if photo else np.asarray(frames[slot[j]])
                     crop = composite(faces.images[k], feather_mask(faces.masks[k], feather),
                                      crop_frame(background, affines[k], size))
-                    if inlay_first and fill is not None and inlay_frames[k] is not None:
-                        crop = fill.apply(crop, inlay_frames[k])
+                    before, after = (inlay_frames[k], None) if inlay_first else (None, inlay_frames[k])
+                    if before is not None and fill is not None:
+                        crop = fill.apply(crop, before)
                     # with the eyes filled (inlays) or drawn (refiner), paste the face hull: no background eyes
                     paste = faces.masks[k] if fill is None and stream is None else fill_holes(faces.masks[k])
                     if stream is None:
-                        emit(crop, background, affines[k], paste, inlay_frames[k])
+                        emit(crop, background, affines[k], paste, after)
                     else:  # refined frames come out one frame late (a 3-frame window); inlays go on the output
                         for out, args in stream.push(crop, faces.masks[k], faces.cavity[k], tracks.expression[idx[k]],
                                                      plan.pose[idx[k]],
-                                                     (background, affines[k], paste,
-                                                      None if inlay_first else inlay_frames[k])):
+                                                     (background, affines[k], paste, after)):
                             emit(out, *args)
                 timings["composite_encode_s"] += time.perf_counter() - tc
                 progress.update(len(idx))

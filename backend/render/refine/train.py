@@ -31,7 +31,7 @@ from backend.render.background import composite, feather_mask
 from backend.render.face import FaceRenderer, load_albedo, single_thread
 from backend.render.inlays import Inlays, choose_memory
 from backend.render.mouth_colours import fit_colours, pick_frames
-from backend.render.pasteback import crop_frame, crop_points
+from backend.render.pasteback import crop_frame
 from backend.render.refine import checkpoint as ckpt
 from backend.render.refine.apply import network_input, read_memory, refine, window_planes
 from backend.render.refine.inputs import FrameInput, frame_input, key_vector
@@ -74,16 +74,6 @@ def _real_crops(clip: Path, fps: float, crops: np.ndarray, size: int, progress: 
     return out
 
 
-def _training_inlays(model, fit: dict[str, np.ndarray], usable: np.ndarray, real: np.ndarray,
-                     crops: np.ndarray) -> Inlays:
-    """The inlays' memory over the training frames' own real crops (frames near the one being filled are
-    avoided in `prepare`, so the input never holds the target's own eyes and teeth)."""
-    mem = choose_memory(model, fit["expression"], fit["pose"], np.isin(np.arange(len(fit["pose"])), usable))
-    return Inlays(model, real[mem], fit["expression"][mem], fit["pose"][mem],
-                  np.stack([crop_points(fit["landmarks"][j, :, :2], crops[j]) for j in mem])
-                  if len(mem) else np.zeros((0, 478, 2), np.float32), frame_ids=mem)
-
-
 def prepare(profile: Profile, clip: Path, cfg: RefinerConfig, train_frames: int | None = None,
             progress: Progress = QUIET) -> TrainingSet:
     """Render and composite every usable training frame (see the module docstring)."""
@@ -102,18 +92,19 @@ def prepare(profile: Profile, clip: Path, cfg: RefinerConfig, train_frames: int 
     colours, _ = fit_colours((model, albedo, sh, s), fit["expression"][calib], fit["pose"][calib], cams[calib],
                              real[calib])
     renderer = FaceRenderer(model, albedo, sh, s, mouth_colours=colours)
-    fill = _training_inlays(model, fit, usable, real, crops) if cfg.inlays else None
+    fill = None
+    if cfg.inlays:  # the training frames' own real crops; frames near the one filled are avoided below
+        mem = choose_memory(model, fit["expression"], fit["pose"], np.isin(np.arange(len(fit["pose"])), usable))
+        fill = Inlays.from_fit(model, fit, mem, real[mem], crops)
     frames: list[FrameInput] = []
     progress.stage("refiner: render training inputs", len(usable))
     for lo in range(0, len(usable), 16):
         idx = usable[lo:lo + 16]
         faces = renderer.draw(fit["expression"][idx], fit["pose"][idx], cams[idx])
-        inlay_frames = None if fill is None else fill.frames(
-            fit["expression"][idx], fit["pose"][idx], renderer.projected(fit["expression"][idx], fit["pose"][idx],
-                                                                         cams[idx]))
+        inlay_frames = fill.frames(fit["expression"][idx], fit["pose"][idx], faces.points) if fill is not None else []
         for k, i in enumerate(idx):
             comp = composite(faces.images[k], feather_mask(faces.masks[k], FEATHER * s), real[i])
-            if fill is not None and inlay_frames is not None:  # another moment's eyes, as at render time
+            if fill is not None:  # another moment's eyes and teeth, as at render time
                 comp = fill.apply(comp, inlay_frames[k], avoid=int(i), radius=cfg.exclude_frames)
             frames.append(frame_input(comp, faces.masks[k], faces.cavity[k], cfg.net_size,
                                       blank_holes=fill is None))
