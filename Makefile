@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLBACKEND := Agg
 
-.PHONY: venv demo test test-all test-gpu lint extension bench eval clean
+.PHONY: venv demo test test-all test-gpu lint extension bench eval general-model clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; install Python 3.11 or run make PY=/path/to/python3.11"; exit 1; }
@@ -43,6 +43,10 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/python benchmarks/eval_all.py
+
+# re-train the shipped general motion model from its data list (models/README.md; ~1 h of CPU for the analysis)
+general-model: $(STAMP)
+	$(BIN)/talking-head train-general "$$($(BIN)/python tools/general_model_data.py)" --steps 3000 -o models/motion.pt
 
 clean:
 	rm -rf dist .cache .pytest_cache

@@ -68,7 +68,8 @@ def _pick(clips: list[Path], cached: set[Path], leave_out_people: list[str] | No
     any tracking."""
     if leave_out_people:
         clips, held = leave_out(clips, leave_out_people)
-        progress.message(f"left out {len(held)} clip(s) of {', '.join(sorted({person_of(p) for p in held}))}")
+        if held:
+            progress.message(f"left out {len(held)} clip(s) of {', '.join(sorted({person_of(p) for p in held}))}")
     if max_clips_per_person:
         kept, count = [], {}
         for clip in sorted(clips, key=lambda c: (c not in cached, c.stem[::-1])):
@@ -109,7 +110,12 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     cached = {c for c, out in out_of.items() if (out / "manifest.json").is_file()}
     clips = _pick(clips, cached, leave_out_people, max_clips_per_person, progress)
     if leave_out_people:
-        profiles, _ = leave_out(profiles, leave_out_people, key=lambda p: person_of(_source(p)))
+        profiles, held = leave_out(profiles, leave_out_people, key=lambda p: person_of(_source(p)))
+        if held:
+            progress.message(f"left out {len(held)} profile folder(s) of "
+                             f"{', '.join(sorted({person_of(_source(p)) for p in held}))}")
+        elif not leave_out(list(out_of), leave_out_people)[1]:
+            progress.message(f"warning: --leave-out {' '.join(leave_out_people)} matched no clip or profile")
     failed = 0
     for clip in progress.iterate(clips, "analyzing clips", len(clips)):
         out = out_of[clip]
