@@ -57,6 +57,8 @@ def main() -> int:
                                                     "steps (refined_inlaid.pt) and render through it")
     ap.add_argument("--only-trained", action="store_true", help="with --train-steps: skip the other variants "
                                                                 "(their figures are in inlays_report.json)")
+    ap.add_argument("--background", choices=("own", "matched"), default="own",
+                    help="with --train-steps: what the training frames are composited over (RefinerConfig)")
     args = ap.parse_args()
     w = args.work
     n = json.loads((w / "split.json").read_text())["train_frames"]
@@ -86,18 +88,19 @@ def main() -> int:
         render_heldout(target.path, tracks, audio, w, name, m, full.fps, report, videos, **kw)
 
     ck, live = w / "refined.pt", target.path / "refiner.pt"
+    tag = "" if args.background == "own" or not args.train_steps else f"_{args.background}_bg"
     if not args.only_trained:
         render("coarse", inlays=False)
         render("coarse_inlays", inlays=True)
     if args.train_steps:
-        cfg = preset_for("draft", "cpu", steps=args.train_steps)  # inlaid inputs: the preset's default
-        trained = w / "refined_inlaid.pt"
+        cfg = preset_for("draft", "cpu", steps=args.train_steps, background=args.background)  # inlaid inputs
+        trained = w / f"refined_inlaid{tag}.pt"
         r = train_refiner(target.path, w / "target.mp4", cfg, out=trained, preset="draft")
-        report["timings"]["train_refined_inlaid_s"] = round(r.seconds, 1)
-        os.replace(target.path / "refiner_samples.png", w / "refined_inlaid_samples.png")
+        report["timings"][f"train_refined_inlaid{tag}_s"] = round(r.seconds, 1)
+        os.replace(target.path / "refiner_samples.png", w / f"refined_inlaid{tag}_samples.png")
         os.replace(trained, live)
         try:
-            render("refined_inlaid_input", refine=True, inlays=True)
+            render(f"refined_inlaid_input{tag}", refine=True, inlays=True)
         finally:
             os.replace(live, trained)
     if ck.is_file() and not args.only_trained:
@@ -114,7 +117,8 @@ def main() -> int:
     if args.strip and "coarse" in videos:
         write_strip(args.strip, [videos["coarse"], videos["coarse_inlays"], real])
     report["load_average"] = os.getloadavg()
-    write_json(w / ("inlays_trained_report.json" if args.only_trained else "inlays_report.json"), report)
+    write_json(w / (f"inlays_trained{tag}_report.json" if args.only_trained
+                    else "inlays_report.json"), report)
     print(json.dumps({k: {x: v.get(x) for x in ("psnr", "ssim", "lmd_px", "identity_cos", "temporal_diff_ratio",
                                                   "eye_mouth_psnr")} for k, v in metrics.items()}, indent=1))
     return 0

@@ -49,8 +49,11 @@ def main() -> None:
     result: dict = {"clip": args.profile.name, "g_rec": round(g_rec, 3), "g_clip": round(g_clip, 3)}
     variants = [("off", 1.0), ("clip", g_clip), ("recording", g_rec), ("half", 1 + 0.5 * (g_rec - 1)),
                 ("min", min(g_rec, g_clip)), ("geo", float(np.sqrt(g_rec * g_clip)))]
-    for name, gain in variants:
-        expr, pose = animate_samples(model, meta, test_audio, fps, "predicted", seed=0, blinks=False, mouth_gain=gain)
+    runs = [(name, gain, "all") for name, gain in variants] + [("recording_opening", g_rec, "opening"),
+                                                               ("clip_opening", g_clip, "opening")]
+    for name, gain, direction in runs:
+        expr, pose = animate_samples(model, meta, test_audio, fps, "predicted", seed=0, blinks=False, mouth_gain=gain,
+                                     gain_direction=direction)
         r = motion_report(full.mouth, expr, true_expr, pose, true_pose, mean_face)
         result[name] = {"g": round(gain, 3),
                         **{k: r[k] for k in ("mouth_corr", "mouth_lmd_reduction", "mouth_open_std_ratio")}}

@@ -202,3 +202,25 @@ def test_any_recording_gets_the_persons_mouth_range(trained: Path) -> None:
         assert o_full.std() >= o_raw.std() - 1e-9
         if o_raw.std() * 2.5 > meta["mouth_open_std"]:  # within the gain's range: matched
             assert o_full.std() == pytest.approx(meta["mouth_open_std"], rel=0.2)
+
+
+def test_opening_gain_scales_the_opening_and_keeps_the_rest_of_the_shape() -> None:
+    """gain_direction "opening": the linearised opening of every frame is scaled by its gain exactly, and a
+    coefficient that does not go with the opening keeps the network's estimate; "all" scales it too."""
+    from backend.motion.animation import scale_mouth
+
+    rng = np.random.default_rng(0)
+    t, k = 400, 6
+    grad = np.array([1.0, 0.5, 0, 0, 0, 0], np.float32)
+    opening = rng.normal(size=t)
+    expr = np.zeros((t, k), np.float32)
+    expr[:, 0], expr[:, 1] = 0.8 * opening, 0.4 * opening  # the jaw and lip shapes that open the mouth
+    expr[:, 3] = rng.normal(size=t)  # a brow, not in the opening
+    centre = np.zeros(k, np.float32)
+    gains = np.full(t, 2.0, np.float32)
+    meta = {"mouth_open_grad": grad.tolist()}
+    out = scale_mouth(expr, centre, gains, meta, "opening")
+    np.testing.assert_allclose((out - centre) @ grad, 2.0 * ((expr - centre) @ grad), rtol=1e-4, atol=1e-5)
+    assert abs(out[:, 3].std() - expr[:, 3].std()) < 0.05 * expr[:, 3].std()
+    assert scale_mouth(expr, centre, gains, meta, "all")[:, 3].std() == pytest.approx(2 * expr[:, 3].std(), rel=1e-4)
+    np.testing.assert_array_equal(scale_mouth(expr, centre, np.ones(t, np.float32), meta, "opening"), expr)

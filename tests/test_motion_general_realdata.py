@@ -19,11 +19,10 @@ pytestmark = pytest.mark.realdata
 CLIPS = ("clips/feifei3_7s_256.mp4", "clips/feifei3_7s_256.wav", "clips/vox_00086_5s_224.mp4",
          "grid_s1/bbaf2n.mp4")
 # the shipped models/motion.pt on vlog_woman_24s_720p (a person it never saw), eval-motion --train-frames 300
-# seed 0, measured 2026-12-04 (docs/motion.md): mouth_corr 0.628, std ratio 1.34, mouth_lmd_reduction -0.081
-# (seeds 1-2: -0.065 / -0.079; the mouth gain makes lmd worse than the mean face on this clip: a known,
-# reported miss, traded for +0.08 mouth_corr on lecture_man). The floors leave room for CPU/BLAS noise, not
-# for regressions.
-SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": -0.10}
+# seed 0, measured 2026-12-04 (docs/motion.md) with the opening-only mouth gain: mouth_corr 0.628, std ratio
+# 1.34, mouth_lmd_reduction -0.025 (the whole-vector gain before it: -0.081). The floors leave room for CPU/BLAS
+# noise, not for regressions.
+SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": -0.06}
 STD_RATIO_CEILING = 1.6
 
 

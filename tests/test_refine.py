@@ -23,7 +23,14 @@ from backend.render.refine.inputs import fill_holes, frame_input
 from backend.render.refine.memory import Memory
 from backend.render.refine.network import Generator, PatchDiscriminator, blend, in_channels
 from backend.render.refine.presets import preset_for
-from backend.render.refine.train import TrainingSet, _batch, _step, build_memory, train_refiner
+from backend.render.refine.train import (
+    TrainingSet,
+    _batch,
+    _step,
+    build_memory,
+    matched_backgrounds,
+    train_refiner,
+)
 from backend.render.video import render_video
 
 N = 24  # synthetic clip frames (the refiner needs at least 20)
@@ -71,6 +78,20 @@ def test_memory_returns_the_stored_value_for_its_own_key() -> None:
     assert (np.abs(idx - np.arange(10)[:, None]) > 1).all()
     again = Memory.from_state(mem.state())
     np.testing.assert_allclose(again.keys, mem.keys, rtol=1e-6)
+
+
+def test_matched_backgrounds_are_the_nearest_pose_outside_the_radius() -> None:
+    """background="matched": every training frame gets another frame's background, never one within the
+    radius, and the nearest in pose among the rest (a head that turns and comes back finds its return)."""
+    t = np.arange(60)
+    pose = np.zeros((60, 6))
+    pose[:, 1] = np.sin(2 * np.pi * t / 30)  # yaw: two swings, so every pose recurs 30 frames later
+    usable = t[t != 40]
+    got = matched_backgrounds(pose, usable, radius=6)
+    assert len(got) == len(usable) and np.all(np.abs(got - usable) > 6) and 40 not in got
+    for i, j in zip(usable, got, strict=True):
+        far = usable[np.abs(usable - i) > 6]
+        assert abs(pose[j, 1] - pose[i, 1]) <= np.abs(pose[far, 1] - pose[i, 1]).min() + 1e-9
 
 
 def test_frame_input_blanks_the_eye_holes() -> None:

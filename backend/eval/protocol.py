@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from backend import media
-from backend.core.atomic import write_json
+from backend.core.atomic import atomic_path, write_json
 from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.core.tracks import Layer, Tracks, save_tracks
@@ -122,6 +122,11 @@ def evaluate(clip: str | Path, out_dir: str | Path, speech: str | Path | None = 
     motion = score_heldout(truth, expr, layers, true_expr, pose, true_pose, truth.expression[:train_frames].mean(0),
                            test_audio)
     real = real[:n]
+    # the split and the real held-out crops, for the render benchmarks that re-use this work folder
+    # (benchmarks/refine_eval.py, inlays_eval.py, psnr_headroom.py)
+    write_json(work / "split.json", {"train_frames": train_frames, "test_frames": n})
+    with atomic_path(work / f"real_{SIZE}.npy", suffix=".npy") as tmp:
+        np.save(tmp, real)
 
     tracks = {"coarse_predicted_pose": (expr, pose), "coarse_fitted_pose": (expr, true_pose),
               "coarse_fitted_tracks": (true_expr, true_pose)}

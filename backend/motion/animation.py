@@ -140,17 +140,41 @@ def frame_gains(meta: dict, expr: np.ndarray, centre: np.ndarray, rest: np.ndarr
     return out
 
 
+GAIN_DIRECTIONS = ("all", "opening")
+
+
+def scale_mouth(expr: np.ndarray, centre: np.ndarray, gains: np.ndarray, meta: dict,
+                direction: str = "all") -> np.ndarray:
+    """The prediction with its opening scaled by the per-frame `gains` around `centre`. "all" scales the
+    whole deviation from the centre (every coefficient, brows and lip shape included); "opening" adds only
+    the part of the prediction that goes with its opening: the recording's own regression of the deviation
+    on the opening (speaking and silent frames alike), so the opening scales by the same gain and the rest
+    of the shape keeps the network's estimate."""
+    dev = expr - centre
+    if direction == "all" or "mouth_open_grad" not in meta:
+        return centre + gains[:, None] * dev
+    grad = np.asarray(meta["mouth_open_grad"], np.float32)
+    d = dev @ grad
+    dc = d - d.mean()
+    var = float(dc @ dc)
+    if var <= 1e-12:
+        return expr
+    v = (dev - dev.mean(0)).T @ dc / var  # [K] expression change per unit of opening; v @ grad == 1
+    return expr + ((gains - 1.0) * d)[:, None] * v[None, :]
+
+
 def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
                     smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
                     progress: Progress = QUIET, phonetics: bool = True,
                     decode: PhoneticDecode | None = None, blinks: bool = True,
-                    layers: dict[str, Layer] | None = None, mouth_gain: float | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    layers: dict[str, Layer] | None = None, mouth_gain: float | None = None,
+                    gain_direction: str = "opening") -> tuple[np.ndarray, np.ndarray]:
     """16 kHz mono speech -> (expression [T,K], pose [T,6]) at `fps`. `phonetics=False` skips the phone
     decoder (about 2x faster; the model then reads the MFCCs alone, see docs/motion.md); `decode` is that
     decoder already started on these samples (`features.start_phonetics`). With `blinks`, seeded blinks in
     the person's rhythm are added and described in `layers["blink"]` (when a dict is passed).
-    `mouth_gain` overrides the personal model's measured gain (1: the network's raw range)."""
+    `mouth_gain` overrides the personal model's measured gain (1: the network's raw range);
+    `gain_direction` is what the gain scales (`scale_mouth`)."""
     if pose_mode not in POSE_MODES:
         raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
     progress.stage("audio features")
@@ -163,7 +187,7 @@ def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: floa
     rest = np.asarray(meta["rest_expression"], np.float32)
     centre = np.asarray(meta.get("mouth_centre", rest), np.float32)
     gain = recording_gain(meta, expr, centre, activity) if mouth_gain is None else mouth_gain
-    expr = centre + frame_gains(meta, expr, centre, rest, gain)[:, None] * (expr - centre)  # the person's range
+    expr = scale_mouth(expr, centre, frame_gains(meta, expr, centre, rest, gain), meta, gain_direction)  # the range
     gate = speech_gate(activity, fps)[:, None]
     expr = rest + expression_scale * gate * (expr - rest)
     style = PoseStyle.from_dict(meta["pose_style"])

@@ -165,6 +165,9 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                   ) -> tuple[Path, History, list[Path]]:
     profiles = collect_profiles(Path(data_dir), Path(profiles_dir or default_profiles_dir()), exclude or [],
                                 progress, retry_failed, leave_out_people, max_clips_per_person)
+    # a fixed order by content (the sampler draws from it): the same clips give the same model whatever
+    # their folder layout, file names or cache state
+    profiles.sort(key=lambda p: (str(read_manifest(p).get("source", {}).get("clip_sha256") or ""), p.name))
     sources = {p: _source(p) for p in profiles}
     manifests = [read_manifest(p) for p in profiles]
     models = {m.get("face_model") for m in manifests}

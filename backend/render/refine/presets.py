@@ -29,6 +29,10 @@ class RefinerConfig:
     # the input's eyes and mouth interior are inlaid from other clip frames (backend.render.inlays) instead of
     # blanked; checkpoints from before this field were trained on blanked eyes (checkpoint.config_from)
     inlays: bool = True
+    # what the training frames are composited over: "own" (their own background crop: the network learns to
+    # leave the background alone) or "matched" (the nearest other training frame in pose, at least
+    # exclude_frames away: the mismatch a held-out frame's matched background has at render time)
+    background: str = "own"
     checkpoint_every: int = 250
 
     def to_dict(self) -> dict[str, Any]:

@@ -74,6 +74,17 @@ def _real_crops(clip: Path, fps: float, crops: np.ndarray, size: int, progress: 
     return out
 
 
+def matched_backgrounds(pose: np.ndarray, usable: np.ndarray, radius: int) -> np.ndarray:
+    """For each usable frame, the usable frame nearest in pose (each of the 6 axes scaled by its spread) that
+    is more than `radius` frames away: a stand-in for the matched background a held-out frame gets."""
+    p = np.asarray(pose, np.float64)[usable]
+    p = (p - p.mean(0)) / np.maximum(p.std(0), 1e-9)
+    d = ((p[:, None] - p[None]) ** 2).sum(-1)
+    d[np.abs(usable[:, None] - usable[None]) <= radius] = np.inf
+    best = d.argmin(1)
+    return np.where(np.isfinite(d[np.arange(len(usable)), best]), usable[best], usable)
+
+
 def prepare(profile: Profile, clip: Path, cfg: RefinerConfig, train_frames: int | None = None,
             progress: Progress = QUIET) -> TrainingSet:
     """Render and composite every usable training frame (see the module docstring)."""
@@ -96,6 +107,8 @@ def prepare(profile: Profile, clip: Path, cfg: RefinerConfig, train_frames: int 
     if cfg.inlays:  # the training frames' own real crops; frames near the one filled are avoided below
         mem = choose_memory(model, fit["expression"], fit["pose"], np.isin(np.arange(len(fit["pose"])), usable))
         fill = Inlays.from_fit(model, fit, mem, real[mem], crops)
+    backdrop = dict(zip(usable.tolist(), (matched_backgrounds(fit["pose"][:n], usable, cfg.exclude_frames)
+                                          if cfg.background == "matched" else usable).tolist(), strict=True))
     frames: list[FrameInput] = []
     progress.stage("refiner: render training inputs", len(usable))
     for lo in range(0, len(usable), 16):
@@ -103,7 +116,7 @@ def prepare(profile: Profile, clip: Path, cfg: RefinerConfig, train_frames: int 
         faces = renderer.draw(fit["expression"][idx], fit["pose"][idx], cams[idx])
         inlay_frames = fill.frames(fit["expression"][idx], fit["pose"][idx], faces.points) if fill is not None else []
         for k, i in enumerate(idx):
-            comp = composite(faces.images[k], feather_mask(faces.masks[k], FEATHER * s), real[i])
+            comp = composite(faces.images[k], feather_mask(faces.masks[k], FEATHER * s), real[backdrop[int(i)]])
             if fill is not None:  # another moment's eyes and teeth, as at render time
                 comp = fill.apply(comp, inlay_frames[k], avoid=int(i), radius=cfg.exclude_frames)
             frames.append(frame_input(comp, faces.masks[k], faces.cavity[k], cfg.net_size,
