@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,3 +84,24 @@ def test_folder_without_usable_clips_is_a_user_error(tmp_path: Path) -> None:
         motion_general.collect_profiles(tmp_path / "empty", tmp_path / "cache", [], Progress(mode="quiet"))
     with pytest.raises(UserError, match="not a folder"):
         motion_general.collect_profiles(tmp_path / "missing", tmp_path / "cache", [], Progress(mode="quiet"))
+
+
+def test_same_data_and_seed_give_the_same_model(folder: Path, monkeypatch) -> None:
+    """A rebuild of the shipped model from its data list must reproduce it: the initial weights are seeded
+    too (before the fix they came from whatever the process's torch RNG held), and the profiles' names do not
+    change the order the sampler draws from (it is by clip content)."""
+    monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, batch=4, crop=32, eval_every=10))
+    states = []
+    for k in range(2):
+        data = folder / f"same{k}"  # one folder, so both layouts hold the same two people... of one name
+        for i, src in enumerate(sorted((folder / "data").glob("person*"))):
+            dst = data / (f"p{i}" if k == 0 else f"p{1 - i}")  # the second layout swaps the names
+            shutil.copytree(src, dst)
+            manifest = json.loads((dst / "manifest.json").read_text())
+            manifest["source"]["clip_sha256"] = f"{i:064d}"  # what a real clip's analysis records
+            (dst / "manifest.json").write_text(json.dumps(manifest))
+        torch.manual_seed(100 + k)  # a different global RNG state each time
+        out = folder / f"repro{k}" / "motion.pt"
+        motion_general.train_general(data, out, profiles_dir=folder / "cache", steps=12, resume=False)
+        states.append(torch.load(out, weights_only=False)["state"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

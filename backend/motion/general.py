@@ -167,7 +167,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                                 progress, retry_failed, leave_out_people, max_clips_per_person)
     # a fixed order by content (the sampler draws from it): the same clips give the same model whatever
     # their folder layout, file names or cache state
-    profiles.sort(key=lambda p: (str(read_manifest(p).get("source", {}).get("clip_sha256") or ""), p.name))
+    profiles.sort(key=_content_key)
     sources = {p: _source(p) for p in profiles}
     manifests = [read_manifest(p) for p in profiles]
     models = {m.get("face_model") for m in manifests}
@@ -179,6 +179,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     cfg = replace(GENERAL, seed=seed, steps=steps or GENERAL.steps)
     progress.stage("loading feature statistics")
     sample = [load_clip(p) for p in profiles[:: max(1, len(profiles) // 32)][:32]]
+    torch.manual_seed(seed)  # the initial weights too: same data and seed, same model
     model = MotionNet(MotionConfig(n_expr=sample[0].expression.shape[1]))
     model.set_feature_stats(*feature_stats(sample))
     weights = LossWeights.from_targets(np.concatenate([c.expression for c in sample]), sample[0].mouth.flat_basis())
@@ -226,10 +227,15 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     return out, hist, profiles
 
 
+def _content_key(profile: Path) -> tuple[str, str]:
+    """Sort key of a profile by its clip's content (then name): independent of folder layout and names."""
+    return str(read_manifest(profile).get("source", {}).get("clip_sha256") or ""), profile.name
+
+
 def _val_profiles(profiles: list[Path], people: list[str]) -> list[Path]:
-    """Up to VAL_CLIPS profiles of different people (by name order) whose ends are held out."""
+    """Up to VAL_CLIPS profiles of different people (in content order) whose ends are held out."""
     picked, seen = [], set()
-    for p, who in sorted(zip(profiles, people, strict=True), key=lambda x: x[0].name):
+    for p, who in sorted(zip(profiles, people, strict=True), key=lambda x: _content_key(x[0])):
         if who not in seen:
             seen.add(who)
             picked.append(p)

@@ -144,6 +144,9 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
     tr, va = split_train_val(len(clip))
     model, init = (None, "scratch") if scratch else _general_start(clip, general, progress)
     if model is None:
+        import torch
+
+        torch.manual_seed(seed)  # the initial weights too: same clip and seed, same model
         model = MotionNet(replace(model_cfg, n_expr=clip.expression.shape[1]) if model_cfg
                           else MotionConfig(n_expr=clip.expression.shape[1]))
         model.set_feature_stats(*feature_stats([clip.slice(tr.start, tr.stop)]))
