@@ -42,6 +42,14 @@ def test_one_big_corpus_does_not_dominate() -> None:
     w = np.asarray(sampling_weights(people, frames))
     grid_share = w[:1000].sum() / w.sum()
     frame_share = 75_000 / (75_000 + 8_000)
-    assert frame_share > 0.9 and grid_share < 0.45  # 90 % of the frames, well under half of the crops
-    assert w[1000:].sum() / w.sum() > 0.55
+    assert frame_share > 0.9 and grid_share < 0.15  # 90 % of the frames, at most three median persons
+    np.testing.assert_allclose(grid_share, 3 / 23)  # exactly the cap: 3 of 23 median-person units
     np.testing.assert_allclose(w[:1000], w[0])  # within a person, by length
+
+
+def test_the_cap_leaves_people_under_it_on_the_square_root() -> None:
+    people = ["a", "b", "b", "c", "d"]
+    frames = [100, 200, 200, 900, 400]  # person totals 100, 400, 900, 400: sqrt 10, 20, 30, 20; cap 60
+    w = np.asarray(sampling_weights(people, frames))
+    np.testing.assert_allclose([w[0], w[1] + w[2], w[3], w[4]], [10, 20, 30, 20])
+    np.testing.assert_allclose(w[1], w[2])

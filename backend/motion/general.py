@@ -3,11 +3,11 @@
 Every clip is analyzed into a cached profile (its own audio paired with its fitted tracks); a clip that
 cannot be analyzed leaves a `.failed.json` marker so a re-run skips it too; the speech features are cached
 in each profile (backend/motion/data.py). Training then streams batches over the profiles a shard at a time,
-so the folder may be as large as LRW/VoxCeleb/HDTF, each person weighted by the square root of their frames
-(backend/motion/people.py: one GRID speaker's 1000 sentences do not drown 20 other people). The last 15 %
-of the frames of up to `VAL_CLIPS` clips (of different people) are held out for the loss curve and the best
-weights. A resumable checkpoint (weights, optimiser, step, history) is written every `checkpoint_every`
-steps next to the output; the final model lands in models/motion.pt by default.
+so the folder may be as large as LRW/VoxCeleb/HDTF, each person weighted by the square root of their frames,
+capped at a few median persons (backend/motion/people.py: one GRID speaker's 1000 sentences do not drown 20
+other people). The last 15 % of the frames of up to `VAL_CLIPS` clips (of different people) are held out
+for the loss curve and the best weights. A resumable checkpoint (weights, optimiser, step, history) is
+written every `checkpoint_every` steps next to the output; the final model lands in models/motion.pt by default.
 """
 
 from __future__ import annotations
