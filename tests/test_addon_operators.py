@@ -220,3 +220,19 @@ def test_headless_generate_on_a_real_clip(scene, shared_data: Path, tmp_path: Pa
     assert face.data.shape_keys and len(face.data.shape_keys.key_blocks) > 1
     assert scene.frame_end - scene.frame_start + 1 >= int(8.0 * 25) - 2
     assert scene.sequence_editor.strips["TH_audio"]
+
+    # a batch on the same clip reuses its profile (no second analysis) and adds one take per sound file, the
+    # files recognised by content (an MP3 named .mp3 holding WAV data counts, a text file does not)
+    from addon.blender import animation
+
+    folder = tmp_path / "speech"
+    folder.mkdir()
+    (folder / "radio.wav").symlink_to(audio)
+    (folder / "quiet.mp3").symlink_to(shared_data / "audio" / "wav_data_named_mp3.mp3")
+    (folder / "notes.txt").write_text("not a sound")
+    assert bpy.ops.talking_head.batch_generate(audio_dir=str(folder), clip=str(clip)) == {"FINISHED"}
+    rig = animation.find_rig(scene)
+    assert rig is not None and animation.take_numbers(rig) == [1, 2, 3]
+    assert scene.talking_head.result.startswith("2 of 2 takes: Take 3")
+    tracks = sorted(p.name for p in (tmp_path / "out").glob("*.json"))
+    assert len(tracks) == 3 and sum("_quiet_" in n for n in tracks) == 1  # Generate's take and the batch's two

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import bpy
@@ -195,6 +196,28 @@ def _profile_and_analysis(context: bpy.types.Context, props: Any, profile: str, 
                                + (["--audio", speech] if speech else []))]
 
 
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _take_steps(context: bpy.types.Context, props: Any, profile: str, audio: str, start: int, stamp: str,
+                describe: Callable[[str], str] | None = None) -> tuple[str, list[jobs.Step]]:
+    """One take's Animate and Import steps and the tracks file they write (named by profile, sound and stamp).
+    ``describe`` rewords the import's note (the batch counts its takes); steps are named by the sound file
+    when it is given, so a batch's progress says which take runs."""
+    stem = _stem(audio)
+    tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
+    scene_name = _scene(context).name
+    label = f" {stem}" if describe else ""
+
+    def finish() -> str:
+        note = _take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio, start))
+        return describe(note) if describe else note
+
+    return tracks, [jobs.Step("Animate" + label, args=animate_args(props, profile, audio, tracks)),
+                    jobs.Step("Import" + label, call=finish)]
+
+
 class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
     """Analyse the clip or photo if needed, animate the audio, and import the face with keyframes and sound"""
 
@@ -215,17 +238,8 @@ class TALKING_HEAD_OT_generate(_Reporting, bpy.types.Operator):
         try:
             audio = _existing_file(self.audio or props.audio, "audio file")
             profile, steps = _profile_and_analysis(context, props, self.profile, self.clip)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            stem = os.path.splitext(os.path.basename(audio))[0]
-            tracks = os.path.join(output_dir(context), f"{os.path.basename(profile)}_{stem}_{stamp}.json")
-            steps.append(jobs.Step("Animate", args=animate_args(props, profile, audio, tracks)))
             start = self.start_frame if self.start_frame >= 0 else props.start_frame
-            scene_name = _scene(context).name
-
-            def finish() -> str:
-                return _take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio, start))
-
-            steps.append(jobs.Step("Import", call=finish))
+            steps += _take_steps(context, props, profile, audio, start, time.strftime("%Y%m%d-%H%M%S"))[1]
             return self.launch(context, "Generate", steps, needs_backend=True, blocking=self.wait)
         except AddonError as exc:
             return self.fail(context, str(exc))
@@ -256,25 +270,20 @@ class TALKING_HEAD_OT_batch_generate(_Reporting, bpy.types.Operator):
                 raise AddonError(f"No sound files in {folder} (WAV, FLAC, MP3, Ogg, M4A are recognised by "
                                  "content). Put the speech files there.")
             profile, steps = _profile_and_analysis(context, props, self.profile, self.clip)
-            out_dir = output_dir(context)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            scene_name = _scene(context).name
-            start = props.start_frame
-            notes: list[str] = []
+            done: list[str] = []
+
+            def count(note: str) -> str:
+                done.append(note)
+                return f"{len(done)} of {len(files)} takes: {note}"
+
             for audio in files:
-                stem = os.path.splitext(os.path.basename(audio))[0]
-                tracks = os.path.join(out_dir, f"{os.path.basename(profile)}_{stem}_{stamp}.json")
-                steps.append(jobs.Step(f"Animate {stem}", args=animate_args(props, profile, audio, tracks)))
-
-                def finish(tracks: str = tracks, audio: str = audio) -> str:
-                    notes.append(_take_note(import_files(bpy.data.scenes[scene_name], profile, tracks, audio,
-                                                         start)))
-                    return f"{len(notes)} of {len(files)} takes: " + notes[-1]
-
-                steps.append(jobs.Step(f"Import {stem}", call=finish))
+                tracks, take = _take_steps(context, props, profile, audio, props.start_frame, stamp, count)
+                steps += take
                 if self.render:
-                    video = os.path.join(out_dir, f"{os.path.basename(profile)}_{stem}_{stamp}.mp4")
-                    steps.append(jobs.Step(f"Render {stem}", args=["render", profile, tracks, audio, "-o", video]))
+                    video = os.path.splitext(tracks)[0] + ".mp4"
+                    steps.append(jobs.Step(f"Render {_stem(audio)}",
+                                           args=["render", profile, tracks, audio, "-o", video]))
             return self.launch(context, "Batch", steps, needs_backend=True, blocking=self.wait)
         except AddonError as exc:
             return self.fail(context, str(exc))
