@@ -46,7 +46,7 @@ eval: $(STAMP)
 
 # re-train the shipped general motion model from its data list (models/README.md; ~1 h of CPU for the analysis)
 general-model: $(STAMP)
-	$(BIN)/talking-head train-general "$$($(BIN)/python tools/general_model_data.py)" --steps 3000 -o models/motion.pt
+	data="$$($(BIN)/python tools/general_model_data.py)" && $(BIN)/talking-head train-general "$$data" --steps 3000 -o models/motion.pt
 
 clean:
 	rm -rf dist .cache .pytest_cache

@@ -115,6 +115,8 @@ CLI_CASES = [
             "argument --seed: must be between 0", "out.json"),
     CliCase("analyze_fps_nan", lambda w, o: ["analyze", str(w["clip"]), "-o", str(o), "--fps", "nan"],
             "argument --fps: must be a finite number", "profile"),
+    CliCase("train_general_empty_folder_path", lambda w, o: ["train-general", "", "-o", str(o)],
+            "the training folder is an empty path", "motion.pt"),
     CliCase("render_output_in_missing_dir",
             lambda w, o: ["render", str(w[P]), str(w[TR]), str(w[AU]), "-o", str(o.parent / "no" / "such" / "x.mp4"),
                           "--clip", "/proc/version"], "cannot write the output", "out.mp4"),

@@ -19,10 +19,9 @@ pytestmark = pytest.mark.realdata
 CLIPS = ("clips/feifei3_7s_256.mp4", "clips/feifei3_7s_256.wav", "clips/vox_00086_5s_224.mp4",
          "grid_s1/bbaf2n.mp4")
 # the shipped models/motion.pt on vlog_woman_24s_720p (a person it never saw), eval-motion --train-frames 300
-# seed 0, measured 2026-12-04 (docs/motion.md) with the opening-only mouth gain: mouth_corr 0.628, std ratio
-# 1.34, mouth_lmd_reduction -0.025 (the whole-vector gain before it: -0.081). The floors leave room for CPU/BLAS
-# noise, not for regressions.
-SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": -0.06}
+# seed 0, measured 2026-12-04 (docs/motion.md): mouth_corr 0.622, std ratio 1.24, mouth_lmd_reduction +0.007
+# (the model before it: 0.628, 1.33, -0.025). The floors leave room for CPU/BLAS noise, not for regressions.
+SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": -0.03}
 STD_RATIO_CEILING = 1.6
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.motion.people import leave_out, person_of, sampling_weights
+from backend.motion.people import leave_out, person_of, sampling_weights, spread_over_people
 
 # the layout of ../shared/data/train (names only; the default tier needs no data)
 TRAIN = [Path("train/clips") / n for n in (
@@ -53,3 +53,16 @@ def test_the_cap_leaves_people_under_it_on_the_square_root() -> None:
     w = np.asarray(sampling_weights(people, frames))
     np.testing.assert_allclose([w[0], w[1] + w[2], w[3], w[4]], [10, 20, 30, 20])
     np.testing.assert_allclose(w[1], w[2])
+
+
+def test_statistics_sample_counts_people_not_clips() -> None:
+    people = ["grid_s1"] * 1000 + [f"p{i}" for i in range(20)] + ["feifei", "feifei"]
+    items = list(range(len(people)))
+    sample = spread_over_people(items, people, 32)
+    picked = [people[i] for i in sample]
+    assert len(sample) == 32 and len(set(sample)) == 32
+    assert set(picked) == set(people)  # every one of the 22 people is in it
+    assert picked.count("grid_s1") == 10 and picked.count("feifei") == 2  # the rest in turns, in order
+    # each person's first clip in the order they appear, then second clips, then GRID's alone
+    assert sample == [0, *range(1000, 1021), 1, 1021, *range(2, 10)]
+    assert spread_over_people(items[:3], people[:3], 32) == [0, 1, 2]  # fewer items than asked: all of them

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "over the profiles. A resumable checkpoint is kept beside the output; an "
                                    "interrupted run continues where it stopped. `personalize` starts from this "
                                    "model when it exists.")
-    p.add_argument("data_dir", type=Path, help="folder of clips and/or profile directories (searched recursively)")
+    p.add_argument("data_dir", help="folder of clips and/or profile directories (searched recursively)")
     p.add_argument("-o", "--output", type=Path, default=models_dir() / "motion.pt",
                    help="model file to write (default: models/motion.pt)")
     p.add_argument("--profiles", type=Path, help="where analyzed profiles are cached "
@@ -46,10 +46,12 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     from backend.core.errors import UserError
     from backend.motion.general import train_general
 
+    if not args.data_dir.strip():  # e.g. a failed "$(...)" in a script: never train on the working directory
+        raise UserError("the training folder is an empty path", hint="pass a folder of talking-face clips")
     if args.max_clips_per_person is not None and args.max_clips_per_person < 1:
         raise UserError("--max-clips-per-person must be at least 1")
 
-    out, hist, profiles = train_general(args.data_dir, args.output, profiles_dir=args.profiles, steps=args.steps,
+    out, hist, profiles = train_general(Path(args.data_dir), args.output, profiles_dir=args.profiles, steps=args.steps,
                                         exclude=args.exclude, resume=not args.no_resume, seed=args.seed,
                                         progress=progress, leave_out_people=args.leave_out,
                                         max_clips_per_person=args.max_clips_per_person,

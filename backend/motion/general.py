@@ -33,7 +33,7 @@ from backend.motion.data import (
     read_manifest,
 )
 from backend.motion.model import MotionConfig, MotionNet, save_checkpoint
-from backend.motion.people import leave_out, person_of, sampling_weights
+from backend.motion.people import leave_out, person_of, sampling_weights, spread_over_people
 from backend.motion.train import History, LossWeights, TrainConfig, plot_history, train
 
 GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02, feature_noise=0.1,
@@ -178,7 +178,9 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     frames = [int(m.get("frame_count", 1)) for m in manifests]
     cfg = replace(GENERAL, seed=seed, steps=steps or GENERAL.steps)
     progress.stage("loading feature statistics")
-    sample = [load_clip(p) for p in profiles[:: max(1, len(profiles) // 32)][:32]]
+    # feature and loss statistics from up to 32 clips taken in turns across people, so that one speaker's
+    # 1000 sentences do not set the normalisation the others are trained under
+    sample = [load_clip(p) for p in spread_over_people(profiles, people, 32)]
     torch.manual_seed(seed)  # the initial weights too: same data and seed, same model
     model = MotionNet(MotionConfig(n_expr=sample[0].expression.shape[1]))
     model.set_feature_stats(*feature_stats(sample))

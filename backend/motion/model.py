@@ -8,6 +8,7 @@ Head pose is not regressed here: it comes from the person's generative pose mode
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -105,8 +106,12 @@ def save_checkpoint(path: str | os.PathLike[str], model: MotionNet, meta: dict[s
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(model.cfg),
                "state": model.state_dict(), "meta": meta}
     path = Path(path)
+    # saved through a buffer: torch names the archive's records after the file, and the temp file's name is
+    # random, so saving straight to it would give different bytes (and sha256) for the same model every time
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return path
 
 
