@@ -1,4 +1,5 @@
-"""Who is in a training folder: one person key per clip, the leave-out split and the sampling weights.
+"""Who is in a training folder: one person key per clip, the leave-out split, the sampling weights and the
+people-balanced sample the feature and loss statistics are computed on.
 
 A leave-out evaluation is only honest when the general model never saw the *person* (not just the clip):
 feifei1/2/3 are one woman, GRID's 1000 sentences one man. The key is read from the file name:
