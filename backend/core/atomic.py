@@ -105,3 +105,18 @@ def _umask() -> int:
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def save_torch(path: str | os.PathLike[str], obj: Any) -> Path:
+    """torch.save, atomically, and with the same bytes for the same object: torch names an archive's records
+    after the file it writes to, and the temp file's name is random, so the object is serialised into a
+    buffer first (a rebuilt model can then be checked against its sha256)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return Path(path)

@@ -202,11 +202,10 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                                 holdout_profiles=set(_val_profiles(profiles, people))))
 
     def checkpoint(step: int, net: MotionNet, opt: torch.optim.Optimizer, h: History) -> None:
-        from backend.core.atomic import atomic_path
+        from backend.core.atomic import save_torch
 
-        with atomic_path(partial) as tmp:
-            torch.save({"config": asdict(net.cfg), "state": net.state_dict(), "optimizer": opt.state_dict(),
-                        "step": step, "steps": cfg.steps, "history": asdict(h)}, tmp)
+        save_torch(partial, {"config": asdict(net.cfg), "state": net.state_dict(), "optimizer": opt.state_dict(),
+                             "step": step, "steps": cfg.steps, "history": asdict(h)})
 
     hist = train(model, stream, weights, cfg, val=val, progress=progress, on_checkpoint=checkpoint,
                  checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)

@@ -8,7 +8,6 @@ Head pose is not regressed here: it comes from the person's generative pose mode
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from backend.core.atomic import atomic_path
+from backend.core.atomic import save_torch
 from backend.core.errors import UserError
 from backend.motion import features, phonetics
 
@@ -105,14 +104,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: MotionNet, meta: dict[s
     """Write model weights + config + metadata (face model id, basis names, pose style...) atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(model.cfg),
                "state": model.state_dict(), "meta": meta}
-    path = Path(path)
-    # saved through a buffer: torch names the archive's records after the file, and the temp file's name is
-    # random, so saving straight to it would give different bytes (and sha256) for the same model every time
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-    return path
+    return save_torch(path, payload)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[MotionNet, dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from backend.core.atomic import atomic_path
+from backend.core.atomic import save_torch
 from backend.core.errors import UserError
 from backend.face.profile import Profile
 from backend.render.refine.memory import Memory
@@ -41,9 +41,7 @@ def build(cfg: RefinerConfig) -> tuple[Generator, PatchDiscriminator]:
 
 
 def save(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    return Path(path)
+    return save_torch(path, {"format": FORMAT, "version": VERSION, **payload})
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Any]:
