@@ -75,7 +75,7 @@ def profile_dir_for(context: bpy.types.Context, clip: str, clip_audio: str = "")
                 while chunk := fh.read(_ANALYZE_HASH_CHUNK):
                     digest.update(chunk)
         digest.update(b"\0")
-    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in os.path.splitext(os.path.basename(clip))[0])
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in _stem(clip))
     return os.path.join(profiles_dir(context), f"{stem[:40]}_{digest.hexdigest()[:12]}")
 
 

@@ -1,0 +1,85 @@
+"""eval-motion with a variant of the personalisation fine-tune (docs/motion.md: "Fixed-length fine-tune",
+"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head"),
+scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
+
+- `fixed`: FINETUNE run for --steps steps with no early stop, the last weights kept;
+- `step0`: the held-out loss is also taken before the first step, and the general model's own weights are
+  kept when nothing after them scores lower;
+- `frozen`: the --freeze modules of MotionNet keep the general model's weights, the rest is fine-tuned.
+
+    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen} PROFILE OUT_DIR GENERAL --seed S
+
+Prints one JSON line: the step kept, mouth_corr, mouth_open_std_ratio, mouth_lmd_reduction, jerk_ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from backend.motion import personalization
+from backend.motion import train as training
+from backend.motion.evaluation import evaluate_profile
+from backend.motion.personalization import FINETUNE
+
+KEYS = ("mouth_corr", "mouth_open_std_ratio", "mouth_lmd_reduction", "jerk_ratio")
+
+
+def train_from_step0(model, batches, weights, cfg, val=None, **kwargs):  # noqa: ANN001, ANN201 - train's signature
+    if val is None:
+        return training.train(model, batches, weights, cfg, val=val, **kwargs)
+    torch.set_num_threads(cfg.threads)
+    start_val = training.evaluate(model, val[0], val[1], weights, cfg)
+    start = copy.deepcopy(model.state_dict())
+    hist = training.train(model, batches, weights, cfg, val=val, **kwargs)
+    if start_val <= hist.best_val:
+        model.load_state_dict(start)
+        hist.best_step, hist.best_val = 0, start_val
+    return hist
+
+
+def frozen_train(modules: list[str]):  # noqa: ANN201 - returns train with the same signature
+    def train_frozen(model, batches, weights, cfg, **kwargs):  # noqa: ANN001, ANN202
+        for name in modules:
+            for p in getattr(model, name).parameters():
+                p.requires_grad_(False)  # no gradient: AdamW leaves them (and their weight decay) alone
+        return training.train(model, batches, weights, cfg, **kwargs)
+
+    return train_frozen
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("variant", choices=["fixed", "step0", "frozen"])
+    ap.add_argument("profile", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("general", type=Path, help="general model the personal one starts from (never saw the person)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-frames", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=300, help="fixed: how many fine-tune steps")
+    ap.add_argument("--freeze", nargs="+", default=["encoder", "embed"], help="frozen: MotionNet modules kept")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = None
+    if args.variant == "fixed":
+        counter = itertools.count()  # every held-out evaluation "improves": all steps run, the last weights stay
+        training.evaluate = lambda *_, **__: -float(next(counter))
+        cfg = replace(FINETUNE, steps=args.steps, patience=10**6)
+    elif args.variant == "step0":
+        personalization.train = train_from_step0
+    else:
+        personalization.train = frozen_train(args.freeze)
+    report = evaluate_profile(args.profile, args.out, train_frames=args.train_frames, general=args.general,
+                              seed=args.seed, cfg=cfg)
+    print(json.dumps({"profile": str(args.profile), "variant": args.variant, "seed": args.seed,
+                      "step": report["best_step"], **{k: report[k] for k in KEYS}}))
+
+
+if __name__ == "__main__":
+    main()
