@@ -107,3 +107,37 @@ def test_same_data_and_seed_give_the_same_model(folder: Path, monkeypatch) -> No
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     # and the same bytes, so a rebuild can be checked against models/README.md's sha256
     assert (folder / "repro0" / "motion.pt").read_bytes() == (folder / "repro1" / "motion.pt").read_bytes()
+
+
+def test_a_clip_another_process_is_analyzing_is_waited_for_not_marked_failed(tmp_path: Path) -> None:
+    """Two train-general runs over one profile cache: the second waits for the profile the first is writing
+    and reuses it. (It used to record the busy clip as a permanent `.failed.json` and train without it.)"""
+    import threading
+    import time
+
+    from backend.core.atomic import exclusive_output
+    from backend.media.demo_clip import write_demo_clip
+
+    write_demo_clip(tmp_path / "data" / "clip.mp4", frames=40, fps=25)
+    cache = tmp_path / "cache"
+    first = motion_general.collect_profiles(tmp_path / "data", cache, [], Progress(mode="quiet"))
+    assert len(first) == 1
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:  # the same flock a second process's analyze takes
+        with exclusive_output(first[0], "profile"):
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    holding.wait(10)
+    threading.Timer(1.5, release.set).start()
+    messages: list[str] = []
+    t0 = time.monotonic()
+    again = motion_general.collect_profiles(tmp_path / "data", cache, [], Progress(
+        mode="quiet", callback=lambda e: messages.append(e.get("text", ""))))
+    writer.join()
+    assert again == first and time.monotonic() - t0 >= 1.4
+    assert any("waiting for another process" in m for m in messages), messages
+    assert list(cache.glob("*.failed.json")) == []

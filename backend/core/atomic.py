@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from backend.core.errors import UserError
+from backend.core.errors import OutputBusy
 
 
 @contextlib.contextmanager
@@ -85,7 +85,7 @@ def exclusive_output(target: str | os.PathLike[str], what: str = "output") -> It
         except BlockingIOError:
             same = False
         if not same:
-            raise UserError(f"another process is writing the {what} {target} right now",
+            raise OutputBusy(f"another process is writing the {what} {target} right now",
                             hint="wait for it to finish, or choose another output") from None
         try:
             yield

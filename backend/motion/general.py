@@ -13,6 +13,7 @@ written every `checkpoint_every` steps next to the output; the final model lands
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 
 from backend import __version__
 from backend.core.atomic import write_json
-from backend.core.errors import UserError
+from backend.core.errors import OutputBusy, UserError
 from backend.core.progress import QUIET, Progress
 from backend.motion.data import (
     MotionClip,
@@ -102,7 +103,6 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
                     clips.append(p)
             except UserError:
                 continue  # not media: READMEs, images' sidecars...
-    from backend.analysis.pipeline import analyze
     from backend.media import sha256_file
 
     profiles_dir.mkdir(parents=True, exist_ok=True)
@@ -120,11 +120,11 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     for clip in progress.iterate(clips, "analyzing clips", len(clips)):
         out = out_of[clip]
         marker = out.with_name(out.name + ".failed.json")
-        if marker.is_file() and not retry_failed:
+        if marker.is_file() and not retry_failed and not _busy_marker(marker):
             failed += 1
             continue
         try:
-            profiles.append(analyze(clip, out, audio=_companion_audio(clip), progress=QUIET, overlay=False))
+            profiles.append(_analyze_waiting(clip, out, progress))
         except UserError as exc:
             progress.message(f"skipping {clip.name}: {exc}")
             write_json(marker, {"clip": str(clip), "error": str(exc)})
@@ -138,6 +138,32 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     if not usable:
         raise UserError(f"no usable clips in {data_dir}", hint="clips need a face and speech (or a .wav beside them)")
     return usable
+
+
+def _analyze_waiting(clip: Path, out: Path, progress: Progress, poll_s: float = 1.0) -> Path:
+    """analyze into the shared cache; while another process (a second train-general, an `analyze`) writes the
+    same profile, wait for it and then reuse its result: that clip is not broken, so no failure marker."""
+    import time
+
+    from backend.analysis.pipeline import analyze
+
+    told = False
+    while True:
+        try:
+            return analyze(clip, out, audio=_companion_audio(clip), progress=QUIET, overlay=False)
+        except OutputBusy:
+            if not told:
+                progress.message(f"waiting for another process that is analyzing {clip.name} into {out}")
+                told = True
+            time.sleep(poll_s)
+
+
+def _busy_marker(marker: Path) -> bool:
+    """A failure marker written by an older version for a clip that was only busy (not a real failure)."""
+    try:
+        return "another process is writing" in str(json.loads(marker.read_text()).get("error", ""))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _val_clip(profiles: list[Path], people: list[str]) -> tuple[MotionClip, slice] | None:
