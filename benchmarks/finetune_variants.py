@@ -1,13 +1,15 @@
 """eval-motion with a variant of the personalisation fine-tune (docs/motion.md: "Fixed-length fine-tune",
-"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head"),
+"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head", "Slower fine-tune with a finer early stop"),
 scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
 
 - `fixed`: FINETUNE run for --steps steps with no early stop, the last weights kept;
 - `step0`: the held-out loss is also taken before the first step, and the general model's own weights are
   kept when nothing after them scores lower;
-- `frozen`: the --freeze modules of MotionNet keep the general model's weights, the rest is fine-tuned.
+- `frozen`: the --freeze modules of MotionNet keep the general model's weights, the rest is fine-tuned;
+- `slow`: FINETUNE with --lr, at most --steps steps, a held-out evaluation every --eval-every steps and
+  --patience evaluations without improvement.
 
-    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen} PROFILE OUT_DIR GENERAL --seed S
+    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen,slow} PROFILE OUT_DIR GENERAL --seed S
 
 Prints one JSON line: the step kept, mouth_corr, mouth_open_std_ratio, mouth_lmd_reduction, jerk_ratio.
 """
@@ -56,13 +58,16 @@ def frozen_train(modules: list[str]):  # noqa: ANN201 - returns train with the s
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("variant", choices=["fixed", "step0", "frozen"])
+    ap.add_argument("variant", choices=["fixed", "step0", "frozen", "slow"])
     ap.add_argument("profile", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("general", type=Path, help="general model the personal one starts from (never saw the person)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-frames", type=int, default=300)
-    ap.add_argument("--steps", type=int, default=300, help="fixed: how many fine-tune steps")
+    ap.add_argument("--steps", type=int, default=300, help="fixed: how many fine-tune steps; slow: at most")
+    ap.add_argument("--lr", type=float, default=3e-4, help="slow: learning rate")
+    ap.add_argument("--eval-every", type=int, default=10, help="slow: steps between held-out evaluations")
+    ap.add_argument("--patience", type=int, default=25, help="slow: evaluations without improvement")
     ap.add_argument("--freeze", nargs="+", default=["encoder", "embed"], help="frozen: MotionNet modules kept")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -71,6 +76,8 @@ def main() -> None:
         counter = itertools.count()  # every held-out evaluation "improves": all steps run, the last weights stay
         training.evaluate = lambda *_, **__: -float(next(counter))
         cfg = replace(FINETUNE, steps=args.steps, patience=10**6)
+    elif args.variant == "slow":
+        cfg = replace(FINETUNE, lr=args.lr, steps=args.steps, eval_every=args.eval_every, patience=args.patience)
     elif args.variant == "step0":
         personalization.train = train_from_step0
     else:
