@@ -136,3 +136,22 @@ def test_numpy_mel_and_deltas_match_librosa() -> None:
     for order in (1, 2):
         np.testing.assert_allclose(features._deltas(static, order),
                                    librosa.feature.delta(static, width=9, order=order, mode="nearest"), atol=1e-9)
+
+
+def test_vocal_tract_warp_keeps_the_band_ends_and_moves_a_tone_across_the_mel_bands() -> None:
+    f = np.linspace(0, features.SR / 2, 801)
+    assert np.array_equal(features.warp_frequency(f, 1.0), f)
+    for alpha in features.VTLP_WARPS:
+        w = features.warp_frequency(f, alpha)
+        assert w[0] == 0 and abs(w[-1] - features.SR / 2) < 1e-6 and np.all(np.diff(w) > 0)
+        low = f < 3000
+        assert np.allclose(w[low], alpha * f[low])  # formants scale below the boundary
+    t = np.arange(features.SR) / features.SR
+    tone = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    peak = {a: int(np.argmax(features._mel_power(tone, a).mean(axis=1))) for a in (0.9, 1.0, 1.1)}
+    # a filterbank stretched by alpha > 1 (a shorter vocal tract) sees 1 kHz where it saw 1 kHz / alpha
+    assert peak[1.1] < peak[1.0] < peak[0.9], peak
+    speech = speech_like(2.0, seed=1)[0]
+    plain = features.speech_features(speech)
+    assert np.array_equal(features.speech_features(speech, warp=1.0).mfcc, plain.mfcc)
+    assert not np.allclose(features.speech_features(speech, warp=1.1).mfcc, plain.mfcc, atol=0.1)

@@ -224,3 +224,23 @@ def test_opening_gain_scales_the_opening_and_keeps_the_rest_of_the_shape() -> No
     assert abs(out[:, 3].std() - expr[:, 3].std()) < 0.05 * expr[:, 3].std()
     assert scale_mouth(expr, centre, gains, meta, "all")[:, 3].std() == pytest.approx(2 * expr[:, 3].std(), rel=1e-4)
     np.testing.assert_array_equal(scale_mouth(expr, centre, np.ones(t, np.float32), meta, "opening"), expr)
+
+
+def test_an_ensemble_predicts_its_members_mean_and_survives_its_checkpoint(tmp_path: Path) -> None:
+    from backend.motion.model import MotionConfig, MotionEnsemble, MotionNet, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    members = [MotionNet(MotionConfig(n_expr=5)) for _ in range(2)]
+    ensemble = MotionEnsemble(members)
+    feats = features.speech_features(speech_like(3.0, seed=2)[0], phonetic=False)
+    n = features.frame_count(feats.duration_s, 25.0)
+    mean = np.mean([m.predict(feats.iter_windows(n, 25.0, block=16)) for m in members], axis=0)
+    got = ensemble.predict(feats.iter_windows(n, 25.0, block=16))  # a generator, read once
+    assert got.shape == (n, 5) and np.allclose(got, mean, atol=1e-6)
+    assert not np.allclose(members[0].predict([feats.windows(n, 25.0)]), mean, atol=1e-3)  # members differ
+    save_checkpoint(tmp_path / "e.pt", ensemble, {"kind": "test"})
+    loaded, meta = load_checkpoint(tmp_path / "e.pt")
+    assert isinstance(loaded, MotionEnsemble) and meta == {"kind": "test"}
+    assert np.allclose(loaded.predict([feats.windows(n, 25.0)]), mean, atol=1e-6)
+    with pytest.raises(ValueError, match="same"):
+        MotionEnsemble([members[0], MotionNet(MotionConfig(n_expr=4))])

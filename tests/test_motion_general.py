@@ -14,7 +14,8 @@ from backend.core.errors import UserError
 from backend.core.progress import Cancelled, Progress
 from backend.motion import general as motion_general
 from backend.motion.evaluation import general_trained_on
-from backend.motion.model import load_checkpoint
+from backend.motion.features import VTLP_WARPS
+from backend.motion.model import MotionEnsemble, MotionNet, load_checkpoint
 from backend.motion.personalization import SCRATCH, personalize
 from backend.motion.synthetic import write_profile
 
@@ -30,31 +31,54 @@ def folder(tmp_path_factory) -> Path:
 
 
 def test_train_general_resumes_after_an_interruption(folder: Path, monkeypatch) -> None:
+    """A stop in the second member of the ensemble resumes there: the finished first member is not trained
+    again, the second continues from its last checkpoint."""
     monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, batch=4, crop=32, eval_every=10))
     out = folder / "models" / "motion.pt"
     checks = [0]
 
-    def stop_after_35() -> bool:  # asked once per training step (Progress.update)
+    def stop_in_member_2() -> bool:  # asked once per training step (Progress.update)
         checks[0] += 1
-        return checks[0] > 35
+        return checks[0] > 95  # member 1: steps 1-60, member 2: steps 1-35
 
-    interrupted = Progress(mode="quiet", cancel_requested=stop_after_35)
+    interrupted = Progress(mode="quiet", cancel_requested=stop_in_member_2)
     with pytest.raises(Cancelled):
         motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache", steps=60,
                                      checkpoint_every=20, progress=interrupted)
     partial = out.with_name("motion.partial.pt")
     assert partial.is_file() and not out.exists()
-    assert torch.load(partial, weights_only=False)["step"] == 20
+    state = torch.load(partial, weights_only=False)
+    assert state["member"] == 1 and state["step"] == 20 and len(state["done"]) == 1
     messages: list[str] = []
-    resumed = Progress(mode="quiet", callback=lambda e: messages.append(e.get("text", "")))
-    path, hist, profiles = motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache",
-                                                       steps=60, checkpoint_every=20, progress=resumed)
-    assert any("resuming" in m for m in messages)
+    steps = [0]
+
+    def count_steps() -> bool:
+        steps[0] += 1
+        return False
+
+    resumed = Progress(mode="quiet", callback=lambda e: messages.append(e.get("text", "")),
+                       cancel_requested=count_steps)
+    path, hists, profiles = motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache",
+                                                        steps=60, checkpoint_every=20, progress=resumed)
+    assert any("resuming" in m and "member 2" in m for m in messages), messages
+    assert steps[0] == 40  # only the second member's remaining steps
     assert path == out and out.is_file() and not partial.exists()
-    assert len(profiles) == 2 and hist.steps[-1] == 60
-    _, meta = load_checkpoint(out)
+    assert len(profiles) == 2 and [h.steps[-1] for h in hists] == [60, 60]
+    model, meta = load_checkpoint(out)
+    assert isinstance(model, MotionEnsemble) and len(model.members) == 2
     assert meta["kind"] == "general" and meta["profiles"] == 2 and meta["steps"] == 60
+    assert meta["members"] == [{"warps": []}, {"warps": list(VTLP_WARPS)}]
     assert (out.with_name("motion_loss.png")).is_file()
+
+
+def test_single_model_option_trains_one_plain_network(folder: Path, monkeypatch) -> None:
+    monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, batch=4, crop=32, eval_every=10))
+    out = folder / "single" / "motion.pt"
+    _, hists, _ = motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache", steps=10,
+                                               members=motion_general.GENERAL_MEMBERS[:1])
+    model, meta = load_checkpoint(out)
+    assert len(hists) == 1 and isinstance(model, MotionNet) and "members" not in meta
+    assert torch.load(out, weights_only=False)["version"] == 1  # the layout older versions read
 
 
 def test_personalize_starts_from_the_general_model(folder: Path) -> None:
@@ -65,6 +89,10 @@ def test_personalize_starts_from_the_general_model(folder: Path) -> None:
     quick = replace(SCRATCH, steps=30, eval_every=10)
     result = personalize(profile, general=general, cfg=quick)
     assert result.init.startswith("general:")
+    # each member of the general ensemble is fine-tuned on its own, with its own early stop
+    model, meta = load_checkpoint(result.path)
+    assert isinstance(model, MotionEnsemble) and len(result.histories) == 2
+    assert meta["member_best_steps"] == [h.best_step for h in result.histories]
     # synthetic profiles have no source clip: nothing to flag as seen (eval's leak check)
     assert general_trained_on(result.init, general) == set()
     assert general_trained_on("scratch", general) == set()
@@ -103,8 +131,8 @@ def test_same_data_and_seed_give_the_same_model(folder: Path, monkeypatch) -> No
         torch.manual_seed(100 + k)  # a different global RNG state each time
         out = folder / f"repro{k}" / "motion.pt"
         motion_general.train_general(data, out, profiles_dir=folder / "cache", steps=12, resume=False)
-        states.append(torch.load(out, weights_only=False)["state"])
-    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+        states.append([m["state"] for m in torch.load(out, weights_only=False)["members"]])
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(*states, strict=True) for k in a)
     # and the same bytes, so a rebuild can be checked against models/README.md's sha256
     assert (folder / "repro0" / "motion.pt").read_bytes() == (folder / "repro1" / "motion.pt").read_bytes()
 

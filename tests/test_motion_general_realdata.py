@@ -18,10 +18,11 @@ pytestmark = pytest.mark.realdata
 
 CLIPS = ("clips/feifei3_7s_256.mp4", "clips/feifei3_7s_256.wav", "clips/vox_00086_5s_224.mp4",
          "grid_s1/bbaf2n.mp4")
-# the shipped models/motion.pt on vlog_woman_24s_720p (a person it never saw), eval-motion --train-frames 300
-# seed 0, measured 2026-12-04 (docs/motion.md): mouth_corr 0.622, std ratio 1.24, mouth_lmd_reduction +0.007
-# (the model before it: 0.628, 1.33, -0.025). The floors leave room for CPU/BLAS noise, not for regressions.
-SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": -0.03}
+# the shipped models/motion.pt (the two-member ensemble) on vlog_woman_24s_720p (a person it never saw),
+# eval-motion --train-frames 300 seed 0, measured 2026-12-04 (docs/motion.md): mouth_corr 0.622, std ratio 1.26,
+# mouth_lmd_reduction +0.047 (its plain member alone, the model before it: 0.622, 1.24, +0.007). The floors
+# leave room for CPU/BLAS noise, not for regressions.
+SHIPPED_FLOORS = {"mouth_corr": 0.6, "mouth_open_std_ratio": 0.8, "mouth_lmd_reduction": 0.01}
 STD_RATIO_CEILING = 1.6
 
 
@@ -35,11 +36,12 @@ def test_short_train_general_improves_held_out_loss(shared_data: Path, tmp_path:
     # (the network memorises them), so the first evaluation must come before that
     monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, eval_every=4, batch=8))
     out = tmp_path / "motion.pt"
-    path, hist, profiles = motion_general.train_general(data, out, profiles_dir=tmp_path / "cache", steps=60)
+    path, hists, profiles = motion_general.train_general(data, out, profiles_dir=tmp_path / "cache", steps=60)
     assert len(profiles) == 3  # the .wav is the silent clip's speech, not a clip of its own
     people = {person_of(motion_general._source(p)) for p in profiles}
     assert people == {"feifei", "vox_00086", "grid_s1"}
-    assert hist.val[0] > 0 and min(hist.val) < 0.97 * hist.val[0], hist.val  # held-out loss improves on its first
+    for hist in hists:  # both members of the ensemble: held-out loss improves on its first
+        assert hist.val[0] > 0 and min(hist.val) < 0.97 * hist.val[0], hist.val
     _, meta = load_checkpoint(path)
     assert meta["speech_only"] and set(meta["people"]) == people
     assert meta["sampling_share"]["grid_s1"] < 0.6

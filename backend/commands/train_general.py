@@ -37,29 +37,36 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "time is short); the choice is deterministic")
     p.add_argument("--retry-failed", action="store_true",
                    help="analyze again the clips an earlier run could not analyze (*.failed.json markers)")
+    p.add_argument("--single-model", action="store_true",
+                   help="train only the plain network, not the two-member ensemble (half the time; the "
+                        "vocal-tract-warped member is what docs/motion.md measured to help on unseen people)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial checkpoint exists")
     p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
+    import numpy as np
+
     from backend.core.errors import UserError
-    from backend.motion.general import train_general
+    from backend.motion.general import GENERAL_MEMBERS, train_general
 
     if not args.data_dir.strip():  # e.g. a failed "$(...)" in a script: never train on the working directory
         raise UserError("the training folder is an empty path", hint="pass a folder of talking-face clips")
     if args.max_clips_per_person is not None and args.max_clips_per_person < 1:
         raise UserError("--max-clips-per-person must be at least 1")
 
-    out, hist, profiles = train_general(Path(args.data_dir), args.output, profiles_dir=args.profiles, steps=args.steps,
+    out, hists, profiles = train_general(Path(args.data_dir), args.output, profiles_dir=args.profiles, steps=args.steps,
                                         exclude=args.exclude, resume=not args.no_resume, seed=args.seed,
                                         progress=progress, leave_out_people=args.leave_out,
                                         max_clips_per_person=args.max_clips_per_person,
-                                        retry_failed=args.retry_failed)
-    last = hist.train[-1] if hist.train else float("nan")
+                                        retry_failed=args.retry_failed,
+                                        members=GENERAL_MEMBERS[:1] if args.single_model else GENERAL_MEMBERS)
+    last = float(np.mean([h.train[-1] for h in hists])) if all(h.train for h in hists) else float("nan")
     if args.progress == "json":
-        print(json.dumps({"event": "result", "model": str(out), "profiles": len(profiles), "final_loss": last}),
-              flush=True)
+        print(json.dumps({"event": "result", "model": str(out), "profiles": len(profiles), "members": len(hists),
+                          "final_loss": last}), flush=True)
     else:
-        print(f"general motion model written to {out} ({len(profiles)} clips, final training loss {last:.3f})")
+        kind = f"{len(hists)}-member ensemble, " if len(hists) > 1 else ""
+        print(f"general motion model written to {out} ({kind}{len(profiles)} clips, final training loss {last:.3f})")
     return 0

@@ -17,7 +17,7 @@ from backend.core.tracks import Layer, Tracks
 from backend.motion import features
 from backend.motion.blinks import POPULATION, BlinkStats, generate_blinks, with_blink_layer
 from backend.motion.data import read_manifest
-from backend.motion.model import OUTPUT_SMOOTHING_S, MotionNet, load_checkpoint
+from backend.motion.model import OUTPUT_SMOOTHING_S, Model, load_checkpoint
 from backend.motion.personalization import GAIN_RANGE, MODEL_FILE, general_model_path
 from backend.motion.pose import PoseStyle, sample_pose
 
@@ -77,7 +77,7 @@ def no_model_error(profile: Path) -> UserError:
                           "or add --personalize to do it now")
 
 
-def load_personal(profile: Path, model_path: Path | None = None) -> tuple[MotionNet, dict]:
+def load_personal(profile: Path, model_path: Path | None = None) -> tuple[Model, dict]:
     path = model_path or profile / MODEL_FILE
     if not path.is_file():
         raise no_model_error(profile)
@@ -163,7 +163,7 @@ def scale_mouth(expr: np.ndarray, centre: np.ndarray, gains: np.ndarray, meta: d
     return expr + ((gains - 1.0) * d)[:, None] * v[None, :]
 
 
-def animate_samples(model: MotionNet, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
+def animate_samples(model: Model, meta: dict, samples: np.ndarray, fps: float, pose_mode: str = "predicted",
                     smoothing: float = 0.0, expression_scale: float = 1.0, seed: int = 0,
                     progress: Progress = QUIET, phonetics: bool = True,
                     decode: PhoneticDecode | None = None, blinks: bool = True,

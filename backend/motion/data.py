@@ -40,6 +40,9 @@ class MotionClip:
     blink_weight: np.ndarray | None = None  # [T] closure 0..1
     blink_shape: np.ndarray | None = None  # [K]
     blink_stats: BlinkStats = field(default=POPULATION)
+    # the speech under vocal-tract-length warps (general-model training only): a crop reads its windows
+    # from `windows` or one of these, drawn uniformly
+    warped: list[features.SpeechFeatures] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.expression.shape[0])
@@ -81,6 +84,24 @@ def cached_speech_features(profile: Path) -> features.SpeechFeatures:
     except OSError:  # a read-only profile: features are still returned, just not cached
         tmp.unlink(missing_ok=True)
     return feats
+
+
+_WARPED: dict[tuple[str, float], features.SpeechFeatures] = {}
+
+
+def warped_features(profile: Path, warps: Sequence[float]) -> list[features.SpeechFeatures]:
+    """The profile's speech features with the MFCCs computed under each vocal-tract-length warp
+    (features.warp_frequency) and the phonetic columns as they are. Kept in memory per process (100 rows a
+    second, small), since a training run reloads its shards many times; windows are cut per crop."""
+    out = []
+    for alpha in warps:
+        key = (str(profile), float(alpha))
+        if key not in _WARPED:
+            warped = features.speech_features(features.load_speech(profile / "audio.wav"), warp=float(alpha))
+            warped.phonetic = cached_speech_features(profile).phonetic
+            _WARPED[key] = warped
+        out.append(_WARPED[key])
+    return out
 
 
 def load_clip(profile: str | Path, speech_only: bool = True) -> MotionClip:
@@ -153,7 +174,8 @@ def sample_batch(clips: Sequence[MotionClip], batch: int, crop: int, rng: random
         length = min(crop, len(clip))
         start = rng.randrange(0, len(clip) - length + 1)
         sl = slice(start, start + length)
-        w.append(clip.windows[sl])
+        k = rng.randrange(len(clip.warped) + 1) if clip.warped else 0
+        w.append(clip.windows[sl] if k == 0 else clip.warped[k - 1].windows(len(clip), clip.fps, sl.start, sl.stop))
         e.append(clip.expression[sl])
         v.append(clip.valid[sl])
     length = min(len(x) for x in w)  # clips shorter than `crop` shorten the whole batch
@@ -174,7 +196,8 @@ class ProfileStream:
     def __init__(self, profiles: Sequence[Path], batch: int, crop: int, shard: int = 32,
                  steps_per_shard: int = 200, seed: int = 0, on_skip=None,
                  weights: Sequence[float] | None = None, holdout: float = 0.0,
-                 holdout_profiles: set[Path] | None = None) -> None:
+                 holdout_profiles: set[Path] | None = None, warps: Sequence[float] = ()) -> None:
+        self.warps = tuple(warps)
         self.profiles, self.batch, self.crop = list(profiles), batch, crop
         self.holdout, self.holdout_profiles = holdout, holdout_profiles or set()
         self.shard, self.steps_per_shard = shard, steps_per_shard
@@ -194,6 +217,8 @@ class ProfileStream:
                         clip = load_clip(p)
                         if p in self.holdout_profiles:  # their ends are the validation frames
                             clip = clip.slice(0, len(clip) - holdout_frames(len(clip), self.holdout))
+                        if self.warps:
+                            clip.warped = warped_features(p, self.warps)
                         clips.append(clip)
                         paths.append(p)
                     except UserError as exc:

@@ -104,6 +104,7 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
         "animate_s": round(animate_s, 3),
         "animate_realtime_factor": round(len(test_audio) / features.SR / max(animate_s, 1e-9), 1),
         "best_step": result.history.best_step,
+        **({"member_best_steps": [h.best_step for h in result.histories]} if len(result.histories) > 1 else {}),
         "mouth_gain": meta.get("mouth_gain", 1.0),
         "blink_source": full.blink_stats.source,
         # what a perfect copy of the training frames' pose style would score: std(train) / std(test)

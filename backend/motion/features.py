@@ -91,7 +91,9 @@ def voice_activity(samples: np.ndarray) -> np.ndarray:
     return db > max(SILENCE_DBFS + 20.0, threshold)
 
 
-_MEL: list[np.ndarray] = []
+_MEL: dict[float, np.ndarray] = {}
+VTLP_BOUNDARY_HZ = 4800.0  # vocal-tract-length warps are linear below this, then meet at the Nyquist frequency
+VTLP_WARPS = (0.9, 0.95, 1.05, 1.1)  # the general model's warped member draws one of these or none per crop
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -106,22 +108,35 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
 
 
-def _mel_filters() -> np.ndarray:
+def warp_frequency(f: np.ndarray, alpha: float) -> np.ndarray:
+    """Vocal-tract-length perturbation (Jaitly & Hinton 2013): f -> alpha * f up to a boundary, then a line
+    to the Nyquist frequency, so the warped axis still covers 0..SR/2 (alpha 1 is the identity)."""
+    f = np.asarray(f, np.float64)
+    nyq = SR / 2
+    knee = VTLP_BOUNDARY_HZ * min(alpha, 1.0) / alpha
+    upper = nyq - (nyq - VTLP_BOUNDARY_HZ * min(alpha, 1.0)) / (nyq - knee) * (nyq - f)
+    return np.where(f <= knee, f * alpha, upper)
+
+
+def _mel_filters(warp: float = 1.0) -> np.ndarray:
     """[N_MELS, N_FFT//2+1] Slaney-normalised triangular mel filters, equal to librosa.filters.mel (tested);
-    computed here because importing librosa's filters costs seconds on first use."""
-    if not _MEL:
+    computed here because importing librosa's filters costs seconds on first use. `warp` != 1 moves the
+    filters' edges by `warp_frequency` (a different vocal-tract length; training augmentation only)."""
+    if warp not in _MEL:
         fft_freqs = np.linspace(0, SR / 2, N_FFT // 2 + 1)
         edges = _mel_to_hz(np.linspace(_hz_to_mel(20.0), _hz_to_mel(7600.0), N_MELS + 2))
+        if warp != 1.0:
+            edges = warp_frequency(edges, warp)
         ramps = edges[:, None] - fft_freqs[None, :]
         fdiff = np.diff(edges)
         lower = -ramps[:-2] / fdiff[:-1, None]
         upper = ramps[2:] / fdiff[1:, None]
         weights = np.maximum(0, np.minimum(lower, upper)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
-        _MEL.append(weights.astype(np.float32))
-    return _MEL[0]
+        _MEL[warp] = weights.astype(np.float32)
+    return _MEL[warp]
 
 
-def _mel_power(ctx: np.ndarray) -> np.ndarray:
+def _mel_power(ctx: np.ndarray, warp: float = 1.0) -> np.ndarray:
     """[N_MELS, frames] mel power of a pre-padded signal, frame j = ctx[j*HOP : j*HOP + N_FFT].
 
     Same numbers as librosa.feature.melspectrogram(center=False) (a test checks it), in plain numpy:
@@ -133,7 +148,7 @@ def _mel_power(ctx: np.ndarray) -> np.ndarray:
     off = (N_FFT - WIN) // 2
     window[off: off + WIN] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)  # periodic Hann
     spec = np.fft.rfft(frames * window, axis=1)
-    return _mel_filters() @ (spec.real ** 2 + spec.imag ** 2).T.astype(np.float32)
+    return _mel_filters(warp) @ (spec.real ** 2 + spec.imag ** 2).T.astype(np.float32)
 
 
 def _deltas(x: np.ndarray, order: int, width: int = 9) -> np.ndarray:
@@ -155,15 +170,15 @@ def _deltas(x: np.ndarray, order: int, width: int = 9) -> np.ndarray:
     return out.astype(x.dtype)
 
 
-def _mfcc_padded(ctx: np.ndarray) -> np.ndarray:
+def _mfcc_padded(ctx: np.ndarray, warp: float = 1.0) -> np.ndarray:
     """MFCC+deltas of a signal already padded by N_FFT//2 samples on both sides (frame j at ctx[j*HOP])."""
     from scipy.fft import dct
 
-    static = dct(np.log(_mel_power(ctx) + LOG_FLOOR), type=2, axis=0, norm="ortho")[:N_MFCC]
+    static = dct(np.log(_mel_power(ctx, warp) + LOG_FLOOR), type=2, axis=0, norm="ortho")[:N_MFCC]
     return np.concatenate([static, _deltas(static, 1), _deltas(static, 2)], axis=0).T.astype(np.float32)
 
 
-def mfcc(samples: np.ndarray, chunk_s: float = CHUNK_S) -> np.ndarray:
+def mfcc(samples: np.ndarray, chunk_s: float = CHUNK_S, warp: float = 1.0) -> np.ndarray:
     """[len//HOP + 1, FEATURE_DIM] MFCC+deltas at 100 Hz, frame j centred on sample j*HOP (zeros outside).
 
     Computed in chunks of `chunk_s` seconds with _MARGIN frames of overlap on each side, which makes the
@@ -181,7 +196,7 @@ def mfcc(samples: np.ndarray, chunk_s: float = CHUNK_S) -> np.ndarray:
         s0, s1 = max(a, 0), min(b, len(samples))
         if s1 > s0:
             ctx[s0 - a: s1 - a] = samples[s0:s1]
-        out[start:stop] = _mfcc_padded(ctx)[start - lo: stop - lo]
+        out[start:stop] = _mfcc_padded(ctx, warp)[start - lo: stop - lo]
     return out
 
 
@@ -240,13 +255,13 @@ class SpeechFeatures:
         return act.mean(axis=1).astype(np.float32)
 
 
-_SILENCE: list[np.ndarray] = []
+_SILENCE: dict[float, np.ndarray] = {}
 
 
-def _silence_features() -> np.ndarray:
-    if not _SILENCE:
-        _SILENCE.append(_mfcc_padded(np.zeros(N_FFT + 8 * HOP, np.float32))[4])
-    return _SILENCE[0].copy()
+def _silence_features(warp: float = 1.0) -> np.ndarray:
+    if warp not in _SILENCE:
+        _SILENCE[warp] = _mfcc_padded(np.zeros(N_FFT + 8 * HOP, np.float32), warp)[4]
+    return _SILENCE[warp].copy()
 
 
 def start_phonetics(samples: np.ndarray) -> PhoneticDecode:
@@ -258,7 +273,7 @@ def start_phonetics(samples: np.ndarray) -> PhoneticDecode:
 
 
 def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False,
-                    decode: PhoneticDecode | None = None) -> SpeechFeatures:
+                    decode: PhoneticDecode | None = None, warp: float = 1.0) -> SpeechFeatures:
     """Loudness-normalise and featurise 16 kHz mono speech (with `phonetic`, add backend.motion.phonetics' values,
     from `decode` when `start_phonetics` already started them).
 
@@ -271,7 +286,7 @@ def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False,
         raise ValueError(f"speech_features expects {SR} Hz audio, got {sr}")
     samples = np.asarray(samples, dtype=np.float32)
     samples, gain_db = normalize_loudness(samples)
-    feats = mfcc(samples)
+    feats = mfcc(samples, warp=warp)
     act = voice_activity(samples)
     act = np.concatenate([act, np.zeros(max(0, len(feats) - len(act)), bool)])[: len(feats)]
     offset = np.zeros(FEATURE_DIM, np.float32)
@@ -285,4 +300,4 @@ def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False,
 
         phones = silence_away_from_speech((decode or PhoneticDecode(samples)).rows(len(feats)), act)
     return SpeechFeatures(mfcc=feats, activity=act, duration_s=len(samples) / SR, gain_db=gain_db,
-                          silence_row=_silence_features() - offset, phonetic=phones)
+                          silence_row=_silence_features(warp) - offset, phonetic=phones)

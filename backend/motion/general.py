@@ -25,6 +25,7 @@ from backend import __version__
 from backend.core.atomic import write_json
 from backend.core.errors import OutputBusy, UserError
 from backend.core.progress import QUIET, Progress
+from backend.motion import features
 from backend.motion.data import (
     MotionClip,
     ProfileStream,
@@ -33,12 +34,15 @@ from backend.motion.data import (
     load_clip,
     read_manifest,
 )
-from backend.motion.model import MotionConfig, MotionNet, save_checkpoint
+from backend.motion.model import MotionConfig, MotionEnsemble, MotionNet, save_checkpoint
 from backend.motion.people import leave_out, person_of, sampling_weights, spread_over_people
-from backend.motion.train import History, LossWeights, TrainConfig, plot_history, train
+from backend.motion.train import History, LossWeights, TrainConfig, plot_histories, train
 
 GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02, feature_noise=0.1,
                       eval_every=50, patience=10**6)
+# the ensemble: a network on the plain audio and one whose crops read vocal-tract-length-warped MFCCs
+# (docs/motion.md: each alone is better for some people, their average for most)
+GENERAL_MEMBERS: tuple[tuple[float, ...], ...] = ((), features.VTLP_WARPS)
 VAL_CLIPS = 8
 VAL_FRACTION = 0.15
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
@@ -187,8 +191,10 @@ def _val_clip(profiles: list[Path], people: list[str]) -> tuple[MotionClip, slic
 def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, steps: int | None = None,
                   exclude: list[str] | None = None, resume: bool = True, checkpoint_every: int = 250,
                   seed: int = 0, progress: Progress = QUIET, leave_out_people: list[str] | None = None,
-                  max_clips_per_person: int | None = None, retry_failed: bool = False
-                  ) -> tuple[Path, History, list[Path]]:
+                  max_clips_per_person: int | None = None, retry_failed: bool = False,
+                  members: tuple[tuple[float, ...], ...] = GENERAL_MEMBERS) -> tuple[Path, list[History], list[Path]]:
+    """Train the general model (one network per entry of `members`, its vocal-tract warps; more than one
+    make an ensemble). Returns the model file, each member's loss history and the profiles used."""
     profiles = collect_profiles(Path(data_dir), Path(profiles_dir or default_profiles_dir()), exclude or [],
                                 progress, retry_failed, leave_out_people, max_clips_per_person)
     # a fixed order by content (the sampler draws from it): the same clips give the same model whatever
@@ -207,34 +213,55 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     # feature and loss statistics from up to 32 clips taken in turns across people, so that one speaker's
     # 1000 sentences do not set the normalisation the others are trained under
     sample = [load_clip(p) for p in spread_over_people(profiles, people, 32)]
-    torch.manual_seed(seed)  # the initial weights too: same data and seed, same model
-    model = MotionNet(MotionConfig(n_expr=sample[0].expression.shape[1]))
-    model.set_feature_stats(*feature_stats(sample))
+    n_expr = sample[0].expression.shape[1]
+    stats = feature_stats(sample)
     weights = LossWeights.from_targets(np.concatenate([c.expression for c in sample]), sample[0].mouth.flat_basis())
+    del sample
     val = _val_clip(profiles, people)
     partial = out.with_name(out.stem + ".partial.pt")
-    start, opt_state, hist = 0, None, History()
-    if resume and partial.is_file():
-        state = torch.load(partial, map_location="cpu", weights_only=False)
-        if state.get("config") == asdict(model.cfg) and state.get("steps") == cfg.steps:
-            model.load_state_dict(state["state"])
-            start, opt_state, hist = state["step"], state["optimizer"], History(**state["history"])
-            progress.message(f"resuming from {partial} at step {start}")
-    del sample
     shard = 2048 if sum(frames) < 400_000 else 64  # ~1000 GRID sentences fit in memory at once (~1 GB)
-    stream = iter(ProfileStream(profiles, cfg.batch, cfg.crop, shard=shard, seed=seed + start,
-                                on_skip=lambda p, e: progress.message(f"skipping {p}: {e}"),
-                                weights=sampling_weights(people, frames), holdout=VAL_FRACTION,
-                                holdout_profiles=set(_val_profiles(profiles, people))))
+    # finished members and the one in training live in one partial checkpoint, so a stop anywhere resumes
+    state = torch.load(partial, map_location="cpu", weights_only=False) if resume and partial.is_file() else {}
+    if state and (state.get("steps") != cfg.steps or state.get("members") != [list(w) for w in members]
+                  or state.get("config") != asdict(MotionConfig(n_expr=n_expr))):
+        state = {}  # another recipe's checkpoint: start over
+    done: list[dict] = list(state.get("done", []))
+    nets, hists = [], []
+    for i, warps in enumerate(members):
+        torch.manual_seed(seed)  # the initial weights too: same data and seed, same model (each member alike)
+        net = MotionNet(MotionConfig(n_expr=n_expr))
+        net.set_feature_stats(*stats)
+        if i < len(done):
+            net.load_state_dict(done[i]["state"])
+            nets.append(net)
+            hists.append(History(**done[i]["history"]))
+            continue
+        start, opt_state, hist = 0, None, History()
+        if state.get("member") == i and state.get("state") is not None:
+            net.load_state_dict(state["state"])
+            start, opt_state, hist = state["step"], state["optimizer"], History(**state["history"])
+            progress.message(f"resuming from {partial} at step {start}" + (f" of member {i + 1}" if i else ""))
+        if len(members) > 1:
+            progress.message(f"member {i + 1} of {len(members)}: " + (
+                "vocal-tract-length warps " + ", ".join(f"{w:g}" for w in warps) if warps else "plain audio"))
+        stream = iter(ProfileStream(profiles, cfg.batch, cfg.crop, shard=shard, seed=seed + start,
+                                    on_skip=lambda p, e: progress.message(f"skipping {p}: {e}"),
+                                    weights=sampling_weights(people, frames), holdout=VAL_FRACTION,
+                                    holdout_profiles=set(_val_profiles(profiles, people)), warps=warps))
 
-    def checkpoint(step: int, net: MotionNet, opt: torch.optim.Optimizer, h: History) -> None:
-        from backend.core.atomic import save_torch
+        def checkpoint(step: int, net: MotionNet, opt: torch.optim.Optimizer, h: History, i: int = i) -> None:
+            _save_partial(partial, cfg.steps, members, n_expr, done, {
+                "member": i, "state": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "history": asdict(h)})
 
-        save_torch(partial, {"config": asdict(net.cfg), "state": net.state_dict(), "optimizer": opt.state_dict(),
-                             "step": step, "steps": cfg.steps, "history": asdict(h)})
-
-    hist = train(model, stream, weights, cfg, val=val, progress=progress, on_checkpoint=checkpoint,
-                 checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)
+        hist = train(net, stream, weights, cfg, val=val, progress=progress, on_checkpoint=checkpoint,
+                     checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)
+        done.append({"state": net.state_dict(), "history": asdict(hist)})
+        if i + 1 < len(members):
+            _save_partial(partial, cfg.steps, members, n_expr, done, {"member": i + 1, "state": None})
+        nets.append(net)
+        hists.append(hist)
+    model = nets[0] if len(nets) == 1 else MotionEnsemble(nets)
     share: dict[str, float] = {}
     for who, w in zip(people, sampling_weights(people, frames), strict=True):
         share[who] = share.get(who, 0.0) + w
@@ -245,13 +272,29 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
             "clip_names": [m.get("source", {}).get("clip_name") for m in manifests],
             "people": sorted(set(people)), "sampling_share": {k: round(v / total, 4) for k, v in share.items()},
             "frames": int(sum(frames)), "speech_only": True, "software_version": __version__}
+    if len(members) > 1:
+        meta["members"] = [{"warps": list(w)} for w in members]
     save_checkpoint(out, model, meta)
-    plot_history(hist, out.with_name(out.stem + "_loss.png"), f"general motion model ({len(profiles)} clips)")
+    plot_histories([(_member_label(w), h) for w, h in zip(members, hists, strict=True)],
+                   out.with_name(out.stem + "_loss.png"), f"general motion model ({len(profiles)} clips)")
     write_json(out.with_name(out.stem + "_data.json"),
                {"clips": meta["clip_names"], "people": meta["people"], "sampling_share": meta["sampling_share"],
-                "validation": [p.name for p in _val_profiles(profiles, people)], "history": asdict(hist)})
+                "validation": [p.name for p in _val_profiles(profiles, people)], "history": asdict(hists[0]),
+                **({"member_histories": [asdict(h) for h in hists]} if len(hists) > 1 else {})})
     partial.unlink(missing_ok=True)
-    return out, hist, profiles
+    return out, hists, profiles
+
+
+def _member_label(warps: tuple[float, ...]) -> str:
+    return "vocal-tract-warped" if warps else "plain"
+
+
+def _save_partial(partial: Path, steps: int, members: tuple[tuple[float, ...], ...], n_expr: int,
+                  done: list[dict], current: dict) -> None:
+    from backend.core.atomic import save_torch
+
+    save_torch(partial, {"config": asdict(MotionConfig(n_expr=n_expr)), "steps": steps,
+                         "members": [list(w) for w in members], "done": done, **current})
 
 
 def _content_key(profile: Path) -> tuple[str, str]:

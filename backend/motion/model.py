@@ -4,6 +4,9 @@ Each output frame gets its 280 ms MFCC window (backend/features.py); a small 1-D
 window, a bidirectional LSTM over the frame sequence adds coarticulation context (the mouth starts moving
 before a sound and keeps the shape after it), and a linear head gives the K expression coefficients.
 Head pose is not regressed here: it comes from the person's generative pose model (backend/motion/pose.py).
+
+A model may be an ensemble (`MotionEnsemble`): members trained apart (the general model's plain and
+vocal-tract-warped members, each fine-tuned on its own), whose predictions are averaged (docs/motion.md).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from backend.core.errors import UserError
 from backend.motion import features, phonetics
 
 CHECKPOINT_FORMAT = "talking-head-motion"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: ensembles ("members"); a single network is still written as version 1
 OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
 
 
@@ -100,14 +103,65 @@ class MotionNet(nn.Module):
             torch.set_num_threads(threads)
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: MotionNet, meta: dict[str, Any]) -> Path:
+class MotionEnsemble(nn.Module):
+    """Networks trained apart whose expression predictions are averaged. Fine-tunes of one general model
+    with different seeds make nearly the same errors (averaging them gained nothing); members trained on
+    differently augmented audio do not (docs/motion.md, "Two general models' personalisations averaged")."""
+
+    def __init__(self, members: list[MotionNet]) -> None:
+        super().__init__()
+        if not members or len({m.cfg.feat_dim for m in members}) != 1 or len({m.cfg.n_expr for m in members}) != 1:
+            raise ValueError("ensemble members must read the same features and predict the same coefficients")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def cfg(self) -> MotionConfig:
+        return self.members[0].cfg
+
+    @property
+    def uses_phonetics(self) -> bool:
+        return self.members[0].uses_phonetics
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(windows) for m in self.members]).mean(dim=0)
+
+    @torch.no_grad()
+    def predict(self, blocks: Any, block_frames: int = 2048) -> np.ndarray:
+        """MotionNet.predict averaged over the members, reading `blocks` (maybe a generator) once."""
+        self.eval()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            embs: list[list[torch.Tensor]] = [[] for _ in self.members]
+            for b in blocks:
+                x = torch.from_numpy(np.ascontiguousarray(b))[None]
+                for i, m in enumerate(self.members):
+                    embs[i].append(m.embed_windows(x)[0])
+            preds = [m.decode(torch.cat(e, dim=0)[None])[0] for m, e in zip(self.members, embs, strict=True)]
+            return torch.stack(preds).mean(dim=0).numpy()
+        finally:
+            torch.set_num_threads(threads)
+
+
+Model = MotionNet | MotionEnsemble
+
+
+def members_of(model: Model) -> list[MotionNet]:
+    return list(model.members) if isinstance(model, MotionEnsemble) else [model]
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: Model, meta: dict[str, Any]) -> Path:
     """Write model weights + config + metadata (face model id, basis names, pose style...) atomically."""
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(model.cfg),
-               "state": model.state_dict(), "meta": meta}
+    if isinstance(model, MotionEnsemble):
+        payload = {"format": CHECKPOINT_FORMAT, "version": 2, "meta": meta,
+                   "members": [{"config": asdict(m.cfg), "state": m.state_dict()} for m in model.members]}
+    else:  # the version-1 layout, byte for byte: older readers keep reading single models
+        payload = {"format": CHECKPOINT_FORMAT, "version": 1, "config": asdict(model.cfg),
+                   "state": model.state_dict(), "meta": meta}
     return save_torch(path, payload)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[MotionNet, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Model, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"motion model not found: {path}")
@@ -121,7 +175,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[MotionNet, dict[str, 
     if payload.get("version", 0) > CHECKPOINT_VERSION:
         raise UserError(f"{path} was written by a newer Talking Head (motion model version {payload['version']})",
                         hint="update Talking Head")
-    model = MotionNet(MotionConfig(**payload["config"]))
-    model.load_state_dict(payload["state"])
+    nets = []
+    for part in payload.get("members") or [payload]:
+        net = MotionNet(MotionConfig(**part["config"]))
+        net.load_state_dict(part["state"])
+        nets.append(net)
+    model: Model = nets[0] if len(nets) == 1 else MotionEnsemble(nets)
     model.eval()
     return model, payload["meta"]

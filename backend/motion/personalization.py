@@ -30,9 +30,17 @@ from backend.motion.data import (
     sample_batch,
     split_train_val,
 )
-from backend.motion.model import OUTPUT_SMOOTHING_S, MotionConfig, MotionNet, load_checkpoint, save_checkpoint
+from backend.motion.model import (
+    OUTPUT_SMOOTHING_S,
+    Model,
+    MotionConfig,
+    MotionNet,
+    load_checkpoint,
+    members_of,
+    save_checkpoint,
+)
 from backend.motion.pose import fit_pose_style
-from backend.motion.train import History, LossWeights, TrainConfig, plot_history, train
+from backend.motion.train import History, LossWeights, TrainConfig, plot_histories, train
 
 MODEL_FILE = "motion.pt"
 LOSS_PNG = "motion_loss.png"
@@ -53,12 +61,13 @@ def general_model_path() -> Path:
 class PersonalizeResult:
     path: Path
     init: str  # "scratch" or "general:<sha256 prefix>"
-    history: History
+    history: History  # the first member's (the only one's, for a single network)
     train_frames: int
     seconds: float
+    histories: list[History]  # one per ensemble member
 
 
-def _general_start(clip: MotionClip, general: Path | None, progress: Progress) -> tuple[MotionNet | None, str]:
+def _general_start(clip: MotionClip, general: Path | None, progress: Progress) -> tuple[Model | None, str]:
     path = general if general is not None else general_model_path()
     if not path.is_file():
         if general is not None:
@@ -88,7 +97,7 @@ def rest_expression(clip: MotionClip, band: float = REST_BAND) -> np.ndarray:
     return clip.expression[closed].mean(axis=0)
 
 
-def smoothed_prediction(model: MotionNet, clip: MotionClip) -> np.ndarray:
+def smoothed_prediction(model: Model, clip: MotionClip) -> np.ndarray:
     """[T, K] the model's expression for the clip's audio, smoothed as animate does."""
     from scipy.ndimage import gaussian_filter1d
 
@@ -106,7 +115,7 @@ class MouthRange:
     open_grad: np.ndarray  # [K] d opening / d expression at the centre (opening is close to linear there)
 
 
-def mouth_range(model: MotionNet, clip: MotionClip) -> MouthRange:
+def mouth_range(model: Model, clip: MotionClip) -> MouthRange:
     pred = smoothed_prediction(model, clip)
     speaking = np.asarray(clip.activity) > 0
     if speaking.sum() < 16:
@@ -157,13 +166,16 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
     progress.message(f"personalising on {len(clip)} frames ({va.stop - va.start} held out), start: {init}")
     train_clip = clip.slice(tr.start, tr.stop)
     weights = LossWeights.from_targets(train_clip.expression, clip.mouth.flat_basis())
-    rng = random.Random(seed)
 
     def batches():
+        rng = random.Random(seed)
         while True:
             yield sample_batch([train_clip], cfg.batch, cfg.crop, rng)
 
-    hist = train(model, batches(), weights, cfg, val=(clip, va), progress=progress)
+    # each member of an ensemble is fine-tuned on its own, with its own early stop: the measured variant
+    # (averaging members fine-tuned together would let them co-adapt)
+    hists = [train(net, batches(), weights, cfg, val=(clip, va), progress=progress) for net in members_of(model)]
+    hist = hists[0]
     rng_ = mouth_range(model, clip) if calibrate else None
     out_path = Path(out) if out else profile / MODEL_FILE
     meta = {
@@ -183,8 +195,10 @@ def personalize(profile: str | Path, out: str | Path | None = None, train_frames
         "clip_pose": clip.pose.tolist(),
         "best_step": hist.best_step,
         "best_val": hist.best_val,
+        **({"member_best_steps": [h.best_step for h in hists]} if len(hists) > 1 else {}),
         "software_version": __version__,
     }
     save_checkpoint(out_path, model, meta)
-    plot_history(hist, out_path.with_name(LOSS_PNG), f"motion model, {profile.name} ({init})")
-    return PersonalizeResult(out_path, init, hist, len(clip), time.monotonic() - t0)
+    plot_histories([(f"member {i + 1}" if len(hists) > 1 else "", h) for i, h in enumerate(hists)],
+                   out_path.with_name(LOSS_PNG), f"motion model, {profile.name} ({init})")
+    return PersonalizeResult(out_path, init, hist, len(clip), time.monotonic() - t0, hists)

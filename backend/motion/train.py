@@ -170,6 +170,11 @@ def train(model: MotionNet, batches: Iterator[Batch], weights: LossWeights, cfg:
 
 def plot_history(hist: History, path: Path, title: str) -> None:
     """Loss curve PNG (train and held-out), written atomically."""
+    plot_histories([("", hist)], path, title)
+
+
+def plot_histories(runs: list[tuple[str, History]], path: Path, title: str) -> None:
+    """Loss curves of one or more trainings (an ensemble's members, each labelled) in one PNG, atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,15 +183,19 @@ def plot_history(hist: History, path: Path, title: str) -> None:
     from backend.core.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(hist.steps, hist.train, label="train")
-    if hist.val:
-        ax.plot(hist.steps, hist.val, label="held-out (last 15 %)")
-        ax.axvline(hist.best_step, color="gray", linestyle=":", label=f"best step {hist.best_step}")
+    for i, (label, hist) in enumerate(runs):
+        name = f"{label}: " if label else ""
+        line = ax.plot(hist.steps, hist.train, label=f"{name}train")[0]
+        if hist.val:
+            style = {"color": line.get_color(), "linestyle": "--"} if len(runs) > 1 else {}
+            ax.plot(hist.steps, hist.val, label=f"{name}held-out (last 15 %)", **style)
+            ax.axvline(hist.best_step, color="gray", linestyle=":" if i == 0 else "-.",
+                       label=f"{name}best step {hist.best_step}")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (1 = predicting the mean)")
     ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize=7 if len(runs) > 1 else None)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
