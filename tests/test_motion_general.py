@@ -32,7 +32,7 @@ def folder(tmp_path_factory) -> Path:
 
 def test_train_general_resumes_after_an_interruption(folder: Path, monkeypatch) -> None:
     """A stop in the second member of the ensemble resumes there: the finished first member is not trained
-    again, the second continues from its last checkpoint."""
+    again, the second continues from its last checkpoint, then the third is trained."""
     monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, batch=4, crop=32, eval_every=10))
     out = folder / "models" / "motion.pt"
     checks = [0]
@@ -61,13 +61,17 @@ def test_train_general_resumes_after_an_interruption(folder: Path, monkeypatch) 
     path, hists, profiles = motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache",
                                                         steps=60, checkpoint_every=20, progress=resumed)
     assert any("resuming" in m and "member 2" in m for m in messages), messages
-    assert steps[0] == 40  # only the second member's remaining steps
+    assert steps[0] == 40 + 60  # the second member's remaining steps and the third member
     assert path == out and out.is_file() and not partial.exists()
-    assert len(profiles) == 2 and [h.steps[-1] for h in hists] == [60, 60]
+    assert len(profiles) == 2 and [h.steps[-1] for h in hists] == [60, 60, 60]
     model, meta = load_checkpoint(out)
-    assert isinstance(model, MotionEnsemble) and len(model.members) == 2
+    assert isinstance(model, MotionEnsemble) and len(model.members) == 3
     assert meta["kind"] == "general" and meta["profiles"] == 2 and meta["steps"] == 60
-    assert meta["members"] == [{"warps": []}, {"warps": list(VTLP_WARPS)}]
+    assert meta["members"] == [{"warps": [], "seed": 0}, {"warps": list(VTLP_WARPS), "seed": 0},
+                               {"warps": [], "seed": 1}]
+    # members differ: the warped crops, the other seed
+    states = [m.state_dict()["head.weight"] for m in model.members]
+    assert not torch.equal(states[0], states[1]) and not torch.equal(states[0], states[2])
     assert (out.with_name("motion_loss.png")).is_file()
 
 
@@ -91,7 +95,7 @@ def test_personalize_starts_from_the_general_model(folder: Path) -> None:
     assert result.init.startswith("general:")
     # each member of the general ensemble is fine-tuned on its own, with its own early stop
     model, meta = load_checkpoint(result.path)
-    assert isinstance(model, MotionEnsemble) and len(result.histories) == 2
+    assert isinstance(model, MotionEnsemble) and len(result.histories) == 3
     assert meta["member_best_steps"] == [h.best_step for h in result.histories]
     # synthetic profiles have no source clip: nothing to flag as seen (eval's leak check)
     assert general_trained_on(result.init, general) == set()

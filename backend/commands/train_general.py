@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true",
                    help="analyze again the clips an earlier run could not analyze (*.failed.json markers)")
     p.add_argument("--single-model", action="store_true",
-                   help="train only the plain network, not the two-member ensemble (half the time; the "
-                        "vocal-tract-warped member is what docs/motion.md measured to help on unseen people)")
+                   help="train only the plain network, not the three-member ensemble (a third of the time; "
+                        "docs/motion.md measures what the other members add on unseen people)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a partial checkpoint exists")
     p.add_argument("--seed", type=SEED.argparse_type(), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)

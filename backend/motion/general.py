@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +40,22 @@ from backend.motion.train import History, LossWeights, TrainConfig, plot_histori
 
 GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02, feature_noise=0.1,
                       eval_every=50, patience=10**6)
-# the ensemble: a network on the plain audio and one whose crops read vocal-tract-length-warped MFCCs
-# (docs/motion.md: each alone is better for some people, their average for most)
-GENERAL_MEMBERS: tuple[tuple[float, ...], ...] = ((), features.VTLP_WARPS)
+@dataclass(frozen=True)
+class Member:
+    """One network of the general ensemble: the vocal-tract warps its crops may read (none: plain audio) and
+    the offset added to the run's seed (its initial weights and crop order)."""
+
+    warps: tuple[float, ...] = ()
+    seed: int = 0
+
+    def label(self) -> str:
+        return ("vocal-tract-warped" if self.warps else "plain") + (f", seed +{self.seed}" if self.seed else "")
+
+
+# the ensemble (docs/motion.md): a network on the plain audio, one whose crops read vocal-tract-length-warped
+# MFCCs, and a second plain one from another seed; each alone is better for some unseen people, their
+# average for most
+GENERAL_MEMBERS: tuple[Member, ...] = (Member(), Member(features.VTLP_WARPS), Member(seed=1))
 VAL_CLIPS = 8
 VAL_FRACTION = 0.15
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
@@ -192,9 +205,8 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                   exclude: list[str] | None = None, resume: bool = True, checkpoint_every: int = 250,
                   seed: int = 0, progress: Progress = QUIET, leave_out_people: list[str] | None = None,
                   max_clips_per_person: int | None = None, retry_failed: bool = False,
-                  members: tuple[tuple[float, ...], ...] = GENERAL_MEMBERS) -> tuple[Path, list[History], list[Path]]:
-    """Train the general model (one network per entry of `members`, its vocal-tract warps; more than one
-    make an ensemble). Returns the model file, each member's loss history and the profiles used."""
+                  members: tuple[Member, ...] = GENERAL_MEMBERS) -> tuple[Path, list[History], list[Path]]:
+    """Train the general model (one network per entry of `members`; more than one make an ensemble). Returns the model file, each member's loss history and the profiles used."""
     profiles = collect_profiles(Path(data_dir), Path(profiles_dir or default_profiles_dir()), exclude or [],
                                 progress, retry_failed, leave_out_people, max_clips_per_person)
     # a fixed order by content (the sampler draws from it): the same clips give the same model whatever
@@ -222,13 +234,13 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     shard = 2048 if sum(frames) < 400_000 else 64  # ~1000 GRID sentences fit in memory at once (~1 GB)
     # finished members and the one in training live in one partial checkpoint, so a stop anywhere resumes
     state = torch.load(partial, map_location="cpu", weights_only=False) if resume and partial.is_file() else {}
-    if state and (state.get("steps") != cfg.steps or state.get("members") != [list(w) for w in members]
+    if state and (state.get("steps") != cfg.steps or state.get("members") != [asdict(m) for m in members]
                   or state.get("config") != asdict(MotionConfig(n_expr=n_expr))):
         state = {}  # another recipe's checkpoint: start over
     done: list[dict] = list(state.get("done", []))
     nets, hists = [], []
-    for i, warps in enumerate(members):
-        torch.manual_seed(seed)  # the initial weights too: same data and seed, same model (each member alike)
+    for i, member in enumerate(members):
+        torch.manual_seed(seed + member.seed)  # the initial weights too: same data and seed, same model
         net = MotionNet(MotionConfig(n_expr=n_expr))
         net.set_feature_stats(*stats)
         if i < len(done):
@@ -242,19 +254,21 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
             start, opt_state, hist = state["step"], state["optimizer"], History(**state["history"])
             progress.message(f"resuming from {partial} at step {start}" + (f" of member {i + 1}" if i else ""))
         if len(members) > 1:
-            progress.message(f"member {i + 1} of {len(members)}: " + (
-                "vocal-tract-length warps " + ", ".join(f"{w:g}" for w in warps) if warps else "plain audio"))
-        stream = iter(ProfileStream(profiles, cfg.batch, cfg.crop, shard=shard, seed=seed + start,
+            progress.message(f"member {i + 1} of {len(members)}: {member.label()}")
+        stream = iter(ProfileStream(profiles, cfg.batch, cfg.crop, shard=shard, seed=seed + member.seed + start,
                                     on_skip=lambda p, e: progress.message(f"skipping {p}: {e}"),
                                     weights=sampling_weights(people, frames), holdout=VAL_FRACTION,
-                                    holdout_profiles=set(_val_profiles(profiles, people)), warps=warps))
+                                    holdout_profiles=set(_val_profiles(profiles, people)),
+                                    warps=member.warps))
 
         def checkpoint(step: int, net: MotionNet, opt: torch.optim.Optimizer, h: History, i: int = i) -> None:
             _save_partial(partial, cfg.steps, members, n_expr, done, {
                 "member": i, "state": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                 "history": asdict(h)})
 
-        hist = train(net, stream, weights, cfg, val=val, progress=progress, on_checkpoint=checkpoint,
+        # the member's seed also drives its dropout and feature noise (train seeds torch with it)
+        hist = train(net, stream, weights, replace(cfg, seed=seed + member.seed), val=val, progress=progress,
+                     on_checkpoint=checkpoint,
                      checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)
         done.append({"state": net.state_dict(), "history": asdict(hist)})
         if i + 1 < len(members):
@@ -273,9 +287,9 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
             "people": sorted(set(people)), "sampling_share": {k: round(v / total, 4) for k, v in share.items()},
             "frames": int(sum(frames)), "speech_only": True, "software_version": __version__}
     if len(members) > 1:
-        meta["members"] = [{"warps": list(w)} for w in members]
+        meta["members"] = [{"warps": list(m.warps), "seed": seed + m.seed} for m in members]
     save_checkpoint(out, model, meta)
-    plot_histories([(_member_label(w), h) for w, h in zip(members, hists, strict=True)],
+    plot_histories([(m.label(), h) for m, h in zip(members, hists, strict=True)],
                    out.with_name(out.stem + "_loss.png"), f"general motion model ({len(profiles)} clips)")
     write_json(out.with_name(out.stem + "_data.json"),
                {"clips": meta["clip_names"], "people": meta["people"], "sampling_share": meta["sampling_share"],
@@ -285,16 +299,12 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     return out, hists, profiles
 
 
-def _member_label(warps: tuple[float, ...]) -> str:
-    return "vocal-tract-warped" if warps else "plain"
-
-
-def _save_partial(partial: Path, steps: int, members: tuple[tuple[float, ...], ...], n_expr: int,
+def _save_partial(partial: Path, steps: int, members: tuple[Member, ...], n_expr: int,
                   done: list[dict], current: dict) -> None:
     from backend.core.atomic import save_torch
 
     save_torch(partial, {"config": asdict(MotionConfig(n_expr=n_expr)), "steps": steps,
-                         "members": [list(w) for w in members], "done": done, **current})
+                         "members": [asdict(m) for m in members], "done": done, **current})
 
 
 def _content_key(profile: Path) -> tuple[str, str]:
