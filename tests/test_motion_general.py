@@ -173,3 +173,24 @@ def test_a_clip_another_process_is_analyzing_is_waited_for_not_marked_failed(tmp
     assert again == first and time.monotonic() - t0 >= 1.4
     assert any("waiting for another process" in m for m in messages), messages
     assert list(cache.glob("*.failed.json")) == []
+
+
+def test_a_partial_checkpoint_of_another_seed_is_not_resumed(folder: Path, monkeypatch) -> None:
+    monkeypatch.setattr(motion_general, "GENERAL", replace(motion_general.GENERAL, batch=4, crop=32, eval_every=10))
+    out = folder / "seeds" / "motion.pt"
+    single = motion_general.GENERAL_MEMBERS[:1]
+    checks = [0]
+
+    def stop_after_25() -> bool:
+        checks[0] += 1
+        return checks[0] > 25
+
+    with pytest.raises(Cancelled):
+        motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache", steps=40, members=single,
+                                     checkpoint_every=20, progress=Progress(mode="quiet", cancel_requested=stop_after_25))
+    assert torch.load(out.with_name("motion.partial.pt"), weights_only=False)["seed"] == 0
+    messages: list[str] = []
+    _, hists, _ = motion_general.train_general(folder / "data", out, profiles_dir=folder / "cache", steps=40,
+                                               members=single, seed=1, progress=Progress(
+                                                   mode="quiet", callback=lambda e: messages.append(e.get("text", ""))))
+    assert not any("resuming" in m for m in messages) and hists[0].steps[-1] == 40

@@ -235,7 +235,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     # finished members and the one in training live in one partial checkpoint, so a stop anywhere resumes
     state = torch.load(partial, map_location="cpu", weights_only=False) if resume and partial.is_file() else {}
     if state and (state.get("steps") != cfg.steps or state.get("members") != [asdict(m) for m in members]
-                  or state.get("config") != asdict(MotionConfig(n_expr=n_expr))):
+                  or state.get("config") != asdict(MotionConfig(n_expr=n_expr)) or state.get("seed", seed) != seed):
         state = {}  # another recipe's checkpoint: start over
     done: list[dict] = list(state.get("done", []))
     nets, hists = [], []
@@ -263,7 +263,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
 
         def checkpoint(step: int, net: MotionNet, opt: torch.optim.Optimizer, h: History, i: int = i) -> None:
             _save_partial(partial, cfg.steps, members, n_expr, done, {
-                "member": i, "state": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "seed": seed, "member": i, "state": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                 "history": asdict(h)})
 
         # the member's seed also drives its dropout and feature noise (train seeds torch with it)
@@ -272,7 +272,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                      checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)
         done.append({"state": net.state_dict(), "history": asdict(hist)})
         if i + 1 < len(members):
-            _save_partial(partial, cfg.steps, members, n_expr, done, {"member": i + 1, "state": None})
+            _save_partial(partial, cfg.steps, members, n_expr, done, {"seed": seed, "member": i + 1, "state": None})
         nets.append(net)
         hists.append(hist)
     model = nets[0] if len(nets) == 1 else MotionEnsemble(nets)
