@@ -17,13 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter1d
 
 from backend.motion import animation, features
 from backend.motion.animation import animate_samples, load_personal, recording_gain
-from backend.motion.data import load_clip
-from backend.motion.evaluation import score_heldout
-from backend.motion.model import OUTPUT_SMOOTHING_S
+from backend.motion.evaluation import load_runs, score_heldout
+from backend.motion.personalization import smoothed_prediction
 
 KEYS = ("mouth_corr", "mouth_open_std_ratio", "mouth_lmd_reduction")
 
@@ -36,25 +34,21 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     animation.GAIN_RANGE = (animation.GAIN_RANGE[0], args.max_gain)
-    full = load_clip(args.profile)
-    truth = load_clip(args.profile, speech_only=False)
-    samples = features.load_speech(args.profile / "audio.wav")
-    for run in args.runs:
-        report = json.loads((run / "motion_report.json").read_text())
-        n_train = int(report["train_frames"])
+    held, reports = load_runs(args.profile, args.runs)
+    fps = held.clip.fps
+    feats = features.speech_features(held.test_audio, phonetic=True)
+    n = features.frame_count(feats.duration_s, fps)
+    for run, report in zip(args.runs, reports, strict=True):
         match = re.search(r"_s(\d+)$", run.name)  # eval-motion --seed S went to a folder named ..._sS
         seed = int(match.group(1)) if match else 0
-        test_audio = samples[int(round(n_train / full.fps * features.SR)):]
         model, meta = load_personal(args.profile, run / "motion.pt")
         layers: dict = {}
-        expr, pose = animate_samples(model, meta, test_audio, full.fps, "predicted", seed=seed, layers=layers)
-        scored = score_heldout(full, expr, layers, truth.expression[n_train:], pose, full.pose[n_train:],
-                               truth.expression[:n_train].mean(axis=0), test_audio)
-        feats = features.speech_features(test_audio, phonetic=model.uses_phonetics)
-        n = features.frame_count(feats.duration_s, full.fps)
-        raw = gaussian_filter1d(model.predict(feats.iter_windows(n, full.fps)), sigma=OUTPUT_SMOOTHING_S * full.fps,
-                                axis=0, mode="nearest")
-        gain = recording_gain(meta, raw, np.asarray(meta["mouth_centre"], np.float32), feats.frame_activity(n, full.fps))
+        expr, pose = animate_samples(model, meta, held.test_audio, fps, "predicted", seed=seed, layers=layers)
+        scored = score_heldout(held.clip, expr, layers, held.true_expr, pose, held.true_pose, held.baseline,
+                               held.test_audio)
+        # the gain animate used: recording_gain on the smoothed prediction, before it is scaled
+        raw = smoothed_prediction(model, feats.iter_windows(n, fps), fps)
+        gain = recording_gain(meta, raw, np.asarray(meta["mouth_centre"], np.float32), feats.frame_activity(n, fps))
         print(json.dumps({"run": str(run), "max_gain": args.max_gain, "gain": round(gain, 3),
                           **{k: round(float(scored[k]), 4) for k in KEYS},
                           "eval_motion": {k: report[k] for k in KEYS}}))

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import torch
 
-from backend.motion import features
 from backend.motion.animation import animate_samples, load_personal
-from backend.motion.data import load_clip
+from backend.motion.evaluation import load_runs
 from backend.motion.metrics import motion_report
 
 GAINS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
@@ -33,21 +32,14 @@ def main() -> None:
     ap.add_argument("runs", type=Path, nargs="+", help="eval-motion output folders of PROFILE")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    full = load_clip(args.profile)
-    truth = load_clip(args.profile, speech_only=False)
-    samples = features.load_speech(args.profile / "audio.wav")
-    for run in args.runs:
-        report = json.loads((run / "motion_report.json").read_text())
-        n_train = int(report["train_frames"])
-        test_audio = samples[int(round(n_train / full.fps * features.SR)):]
-        baseline = truth.expression[:n_train].mean(axis=0)
-        true_expr, true_pose = truth.expression[n_train:], full.pose[n_train:]
+    held, reports = load_runs(args.profile, args.runs)
+    for run, report in zip(args.runs, reports, strict=True):
         model, meta = load_personal(args.profile, run / "motion.pt")
         scored = {}
         for gain in GAINS:
-            expr, pose = animate_samples(model, meta, test_audio, full.fps, "predicted", seed=0, blinks=False,
-                                         mouth_gain=gain)
-            r = motion_report(full.mouth, expr, true_expr, pose, true_pose, baseline)
+            expr, pose = animate_samples(model, meta, held.test_audio, held.clip.fps, "predicted", seed=0,
+                                         blinks=False, mouth_gain=gain)
+            r = motion_report(held.clip.mouth, expr, held.true_expr, pose, held.true_pose, held.baseline)
             scored[gain] = {k: round(float(r[k]), 4) for k in KEYS} | {"mouth_corr": round(float(r["mouth_corr"]), 4)}
         best = max(scored, key=lambda g: scored[g]["mouth_lmd_reduction"])
         print(json.dumps({"run": str(run), "mouth_corr": report["mouth_corr"],

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +83,11 @@ def split_sample_frames(total: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = None, fps: float | None = None,
-            progress: Progress = QUIET, force: bool = False, overlay: bool = True) -> Path:
+            progress: Progress = QUIET, force: bool = False, overlay: bool = True,
+            on_busy: Callable[[], None] | None = None) -> Path:
     """Target clip (or one photo, backend.analysis.photo) -> profile directory (docs/formats.md). Reuses an
-    existing profile of the same inputs."""
+    existing profile of the same inputs. While another process writes the same profile this is an error,
+    unless `on_busy` is given: then it is called and the analysis waits for the other one (and reuses it)."""
     clip, out_dir = Path(clip), Path(out_dir)
     if media.sniff(clip) == "image":  # one photo is enough: identity, texture and light from one frame
         from backend.analysis.photo import analyze_photo
@@ -94,7 +97,7 @@ def analyze(clip: str | Path, out_dir: str | Path, audio: str | Path | None = No
         return analyze_photo(clip, out_dir, fps=fps, progress=progress, force=force, overlay=overlay)
     inputs = _check_inputs(clip, Path(audio) if audio else None, fps)
     _check_output(out_dir, inputs)
-    with exclusive_output(out_dir, "profile"):
+    with exclusive_output(out_dir, "profile", on_busy=on_busy):
         return _analyze(clip, out_dir, inputs, audio, progress, force, overlay)
 
 

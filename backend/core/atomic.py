@@ -9,11 +9,11 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from backend.core.errors import OutputBusy
+from backend.core.errors import UserError
 
 
 @contextlib.contextmanager
@@ -70,30 +70,42 @@ def remove_tree(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_output(target: str | os.PathLike[str], what: str = "output") -> Iterator[None]:
+def exclusive_output(target: str | os.PathLike[str], what: str = "output",
+                     on_busy: Callable[[], None] | None = None) -> Iterator[None]:
     """Refuse a second writer of `target` while this block runs (another process analysing into the same
-    profile), instead of letting the last one silently win. An flock on a hidden sibling, removed after."""
+    profile), instead of letting the last one silently win. An flock on a hidden sibling, removed after.
+
+    With `on_busy` (a caller that only needs the finished output, e.g. a shared cache), a held lock is not an
+    error: `on_busy` is called once and the block waits until the other writer is done."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.with_name(f".{target.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # the holder before us may have unlinked the file we opened: the lock must be on the live one
-            same = os.path.exists(lock) and os.stat(lock).st_ino == os.fstat(fd).st_ino
         except BlockingIOError:
-            same = False
-        if not same:
-            raise OutputBusy(f"another process is writing the {what} {target} right now",
-                            hint="wait for it to finish, or choose another output") from None
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-    finally:
+            if on_busy is None:
+                os.close(fd)
+                raise UserError(f"another process is writing the {what} {target} right now",
+                                hint="wait for it to finish, or choose another output") from None
+            on_busy()
+            on_busy = _nothing
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the other writer is done
+        # the holder before us may have unlinked the file we opened: the lock must be on the live one
+        if os.path.exists(lock) and os.stat(lock).st_ino == os.fstat(fd).st_ino:
+            break
         os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _umask() -> int:

@@ -17,11 +17,6 @@ class UserError(Exception):
         return f"{base}\n  hint: {self.hint}" if self.hint else base
 
 
-class OutputBusy(UserError):
-    """Another live process is writing the same output right now (backend.core.atomic.exclusive_output).
-    Not a fault of the input: a caller that only needs the finished output may wait and try again."""
-
-
 class Note(UserWarning):
     """Something the user should know that does not stop the work (a cut-short audio file). Raised with
     `warnings.warn(Note(...))` by any stage; the CLI shows it as a progress message ('note: ...')."""

@@ -17,8 +17,8 @@ from backend.core.tracks import Layer, Tracks
 from backend.motion import features
 from backend.motion.blinks import POPULATION, BlinkStats, generate_blinks, with_blink_layer
 from backend.motion.data import read_manifest
-from backend.motion.model import OUTPUT_SMOOTHING_S, Model, load_checkpoint
-from backend.motion.personalization import GAIN_RANGE, MODEL_FILE, general_model_path
+from backend.motion.model import Model, load_checkpoint
+from backend.motion.personalization import GAIN_RANGE, MODEL_FILE, general_model_path, smoothed_prediction
 from backend.motion.pose import PoseStyle, sample_pose
 
 if TYPE_CHECKING:
@@ -181,8 +181,7 @@ def animate_samples(model: Model, meta: dict, samples: np.ndarray, fps: float, p
     feats = features.speech_features(samples, phonetic=phonetics and model.uses_phonetics, decode=decode)
     n = features.frame_count(feats.duration_s, fps)
     progress.stage("predicting expression")
-    expr = gaussian_filter1d(model.predict(feats.iter_windows(n, fps)), sigma=OUTPUT_SMOOTHING_S * fps, axis=0,
-                             mode="nearest")
+    expr = smoothed_prediction(model, feats.iter_windows(n, fps), fps)
     activity = feats.frame_activity(n, fps)
     rest = np.asarray(meta["rest_expression"], np.float32)
     centre = np.asarray(meta.get("mouth_centre", rest), np.float32)

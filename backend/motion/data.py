@@ -93,15 +93,15 @@ def warped_features(profile: Path, warps: Sequence[float]) -> list[features.Spee
     """The profile's speech features with the MFCCs computed under each vocal-tract-length warp
     (features.warp_frequency) and the phonetic columns as they are. Kept in memory per process (100 rows a
     second, small), since a training run reloads its shards many times; windows are cut per crop."""
-    out = []
-    for alpha in warps:
-        key = (str(profile), float(alpha))
-        if key not in _WARPED:
-            warped = features.speech_features(features.load_speech(profile / "audio.wav"), warp=float(alpha))
-            warped.phonetic = cached_speech_features(profile).phonetic
-            _WARPED[key] = warped
-        out.append(_WARPED[key])
-    return out
+    missing = [float(a) for a in warps if (str(profile), float(a)) not in _WARPED]
+    if missing:  # decode the audio and read the phonetic columns once for all the warps
+        samples = features.load_speech(profile / "audio.wav")
+        phonetic = cached_speech_features(profile).phonetic
+        for alpha in missing:
+            warped = features.speech_features(samples, warp=alpha)
+            warped.phonetic = phonetic
+            _WARPED[(str(profile), alpha)] = warped
+    return [_WARPED[(str(profile), float(a))] for a in warps]
 
 
 def load_clip(profile: str | Path, speech_only: bool = True) -> MotionClip:

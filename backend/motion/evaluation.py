@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,49 @@ def evaluate_motion(clip: Path, out_dir: Path, speech: Path | None = None, train
     return report
 
 
+@dataclass
+class HeldOut:
+    """A profile split as eval-motion splits it: frames before `train_frames` personalise, the rest are
+    predicted from their own speech (`test_audio`) and compared with the fitted face as seen (`truth`, blinks
+    included; `clip` has them taken out, as the model is trained)."""
+
+    clip: MotionClip
+    truth: MotionClip
+    train_frames: int
+    test_audio: np.ndarray
+
+    @classmethod
+    def load(cls, profile: Path, train_frames: int) -> HeldOut:
+        clip = load_clip(profile)
+        samples = features.load_speech(profile / "audio.wav")
+        return cls(clip, load_clip(profile, speech_only=False), train_frames,
+                   samples[int(round(train_frames / clip.fps * features.SR)):])
+
+    @property
+    def true_expr(self) -> np.ndarray:
+        return self.truth.expression[self.train_frames:]
+
+    @property
+    def true_pose(self) -> np.ndarray:
+        return self.clip.pose[self.train_frames:]
+
+    @property
+    def baseline(self) -> np.ndarray:
+        """The mean-face prediction: the training frames' mean expression."""
+        return self.truth.expression[:self.train_frames].mean(axis=0)
+
+
+def load_runs(profile: Path, runs: list[Path]) -> tuple[HeldOut, list[dict]]:
+    """eval-motion output folders of one profile (e.g. other seeds, for benchmarks that re-animate their
+    personal models): their reports and the held-out split they share."""
+    reports = [json.loads((r / "motion_report.json").read_text()) for r in runs]
+    train_frames = {int(r["train_frames"]) for r in reports}
+    if len(train_frames) != 1:
+        raise UserError(f"the runs used different --train-frames: {sorted(train_frames)}",
+                        hint="compare runs of one eval-motion setting")
+    return HeldOut.load(profile, train_frames.pop()), reports
+
+
 def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, general: Path | None = None,
                      scratch: bool = False, seed: int = 0, cfg: TrainConfig | None = None,
                      model_cfg: MotionConfig | None = None,
@@ -72,21 +116,16 @@ def evaluate_profile(profile: Path, out_dir: Path, train_frames: int = 300, gene
                          scratch=scratch, seed=seed, cfg=cfg, model_cfg=model_cfg,
                          progress=progress)
     model, meta = load_personal(profile, out_dir / "motion.pt")
-    full = load_clip(profile)
-    fps = full.fps
-    samples = features.load_speech(profile / "audio.wav")
-    test_audio = samples[int(round(train_frames / fps * features.SR)):]
+    held = HeldOut.load(profile, train_frames)
+    full, fps, test_audio = held.clip, held.clip.fps, held.test_audio
     t0 = time.monotonic()
     layers: dict = {}
     expr, pose = animate_samples(model, meta, test_audio, fps, "predicted", seed=seed, layers=layers)
     animate_s = time.monotonic() - t0
-    # the truth is the fitted face with its blinks (what a viewer sees); `full` has them taken out
-    truth = load_clip(profile, speech_only=False)
-    true_expr, true_pose = truth.expression[train_frames:], full.pose[train_frames:]
-    report = score_heldout(full, expr, layers, true_expr, pose, true_pose, truth.expression[:train_frames].mean(axis=0),
-                           test_audio)
+    true_expr, true_pose = held.true_expr, held.true_pose
+    report = score_heldout(full, expr, layers, true_expr, pose, true_pose, held.baseline, test_audio)
     raw, _ = animate_samples(model, meta, test_audio, fps, "predicted", seed=seed, blinks=False, mouth_gain=1.0)
-    raw_report = motion_report(full.mouth, raw, true_expr, pose, true_pose, truth.expression[:train_frames].mean(axis=0))
+    raw_report = motion_report(full.mouth, raw, true_expr, pose, true_pose, held.baseline)
     report["without_mouth_gain"] = {k: raw_report[k] for k in ("mouth_corr", "mouth_lmd_reduction",
                                                                 "mouth_open_std_ratio", "sync_offset_frames")}
     # diagnostic: the gain that would have matched the test frames' range exactly (not known at animate time)

@@ -23,7 +23,7 @@ import torch
 
 from backend import __version__
 from backend.core.atomic import write_json
-from backend.core.errors import OutputBusy, UserError
+from backend.core.errors import UserError
 from backend.core.progress import QUIET, Progress
 from backend.motion import features
 from backend.motion.data import (
@@ -40,6 +40,8 @@ from backend.motion.train import History, LossWeights, TrainConfig, plot_histori
 
 GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02, feature_noise=0.1,
                       eval_every=50, patience=10**6)
+
+
 @dataclass(frozen=True)
 class Member:
     """One network of the general ensemble: the vocal-tract warps its crops may read (none: plain audio) and
@@ -120,6 +122,7 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
                     clips.append(p)
             except UserError:
                 continue  # not media: READMEs, images' sidecars...
+    from backend.analysis.pipeline import analyze
     from backend.media import sha256_file
 
     profiles_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +144,10 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
             failed += 1
             continue
         try:
-            profiles.append(_analyze_waiting(clip, out, progress))
+            # another process writing the same profile (a second train-general) is waited for, not a failure
+            profiles.append(analyze(clip, out, audio=_companion_audio(clip), progress=QUIET, overlay=False,
+                                    on_busy=lambda c=clip, o=out: progress.message(
+                                        f"waiting for another process that is analyzing {c.name} into {o}")))
         except UserError as exc:
             progress.message(f"skipping {clip.name}: {exc}")
             write_json(marker, {"clip": str(clip), "error": str(exc)})
@@ -155,24 +161,6 @@ def collect_profiles(data_dir: Path, profiles_dir: Path, exclude: list[str], pro
     if not usable:
         raise UserError(f"no usable clips in {data_dir}", hint="clips need a face and speech (or a .wav beside them)")
     return usable
-
-
-def _analyze_waiting(clip: Path, out: Path, progress: Progress, poll_s: float = 1.0) -> Path:
-    """analyze into the shared cache; while another process (a second train-general, an `analyze`) writes the
-    same profile, wait for it and then reuse its result: that clip is not broken, so no failure marker."""
-    import time
-
-    from backend.analysis.pipeline import analyze
-
-    told = False
-    while True:
-        try:
-            return analyze(clip, out, audio=_companion_audio(clip), progress=QUIET, overlay=False)
-        except OutputBusy:
-            if not told:
-                progress.message(f"waiting for another process that is analyzing {clip.name} into {out}")
-                told = True
-            time.sleep(poll_s)
 
 
 def _busy_marker(marker: Path) -> bool:
@@ -206,7 +194,8 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                   seed: int = 0, progress: Progress = QUIET, leave_out_people: list[str] | None = None,
                   max_clips_per_person: int | None = None, retry_failed: bool = False,
                   members: tuple[Member, ...] = GENERAL_MEMBERS) -> tuple[Path, list[History], list[Path]]:
-    """Train the general model (one network per entry of `members`; more than one make an ensemble). Returns the model file, each member's loss history and the profiles used."""
+    """Train the general model: one network per entry of `members` (more than one make an ensemble).
+    Returns the model file, each member's loss history and the profiles used."""
     profiles = collect_profiles(Path(data_dir), Path(profiles_dir or default_profiles_dir()), exclude or [],
                                 progress, retry_failed, leave_out_people, max_clips_per_person)
     # a fixed order by content (the sampler draws from it): the same clips give the same model whatever

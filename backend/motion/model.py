@@ -5,8 +5,9 @@ window, a bidirectional LSTM over the frame sequence adds coarticulation context
 before a sound and keeps the shape after it), and a linear head gives the K expression coefficients.
 Head pose is not regressed here: it comes from the person's generative pose model (backend/motion/pose.py).
 
-A model may be an ensemble (`MotionEnsemble`): members trained apart (the general model's plain and
-vocal-tract-warped members, each fine-tuned on its own), whose predictions are averaged (docs/motion.md).
+A model may be an ensemble (`MotionEnsemble`): members trained apart (the general model's plain,
+vocal-tract-warped and second-seed networks, each fine-tuned on its own), whose predictions are averaged
+(docs/motion.md).
 """
 
 from __future__ import annotations
@@ -87,26 +88,16 @@ class MotionNet(nn.Module):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.decode(self.embed_windows(windows))
 
-    @torch.no_grad()
-    def predict(self, blocks: Any, block_frames: int = 2048) -> np.ndarray:
-        """Inference over an iterable of [t, W, F] numpy window blocks (bounded memory for long audio).
-
-        Runs on one thread: the LSTM is a chain of tiny steps, and two threads on a busy 2-core machine
-        made a 1500-frame pass 100-1000x slower (measured: 0.02 s vs 3-17 s)."""
-        self.eval()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            embs = [self.embed_windows(torch.from_numpy(np.ascontiguousarray(b))[None])[0] for b in blocks]
-            return self.decode(torch.cat(embs, dim=0)[None])[0].numpy()
-        finally:
-            torch.set_num_threads(threads)
+    def predict(self, blocks: Any) -> np.ndarray:
+        """Inference over an iterable of [t, W, F] numpy window blocks (bounded memory for long audio)."""
+        return _predict([self], blocks)
 
 
 class MotionEnsemble(nn.Module):
     """Networks trained apart whose expression predictions are averaged. Fine-tunes of one general model
-    with different seeds make nearly the same errors (averaging them gained nothing); members trained on
-    differently augmented audio do not (docs/motion.md, "Two general models' personalisations averaged")."""
+    with different seeds make nearly the same errors (averaging them gained nothing); general networks
+    trained on differently augmented audio or from other seeds do not (docs/motion.md, "Two general models'
+    personalisations averaged", "More members")."""
 
     def __init__(self, members: list[MotionNet]) -> None:
         super().__init__()
@@ -125,22 +116,32 @@ class MotionEnsemble(nn.Module):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(windows) for m in self.members]).mean(dim=0)
 
-    @torch.no_grad()
-    def predict(self, blocks: Any, block_frames: int = 2048) -> np.ndarray:
+    def predict(self, blocks: Any) -> np.ndarray:
         """MotionNet.predict averaged over the members, reading `blocks` (maybe a generator) once."""
-        self.eval()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            embs: list[list[torch.Tensor]] = [[] for _ in self.members]
-            for b in blocks:
-                x = torch.from_numpy(np.ascontiguousarray(b))[None]
-                for i, m in enumerate(self.members):
-                    embs[i].append(m.embed_windows(x)[0])
-            preds = [m.decode(torch.cat(e, dim=0)[None])[0] for m, e in zip(self.members, embs, strict=True)]
-            return torch.stack(preds).mean(dim=0).numpy()
-        finally:
-            torch.set_num_threads(threads)
+        return _predict(list(self.members), blocks)
+
+
+@torch.no_grad()
+def _predict(nets: list[MotionNet], blocks: Any) -> np.ndarray:
+    """[T, K] mean prediction of `nets` over window blocks read once: each block is embedded by every net,
+    then each net's LSTM runs over its whole embedding sequence (tiny), so memory stays bounded.
+
+    Runs on one thread: the LSTM is a chain of tiny steps, and two threads on a busy 2-core machine made a
+    1500-frame pass 100-1000x slower (measured: 0.02 s vs 3-17 s)."""
+    for net in nets:
+        net.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        embs: list[list[torch.Tensor]] = [[] for _ in nets]
+        for b in blocks:
+            x = torch.from_numpy(np.ascontiguousarray(b))[None]
+            for i, net in enumerate(nets):
+                embs[i].append(net.embed_windows(x)[0])
+        preds = [net.decode(torch.cat(e, dim=0)[None])[0] for net, e in zip(nets, embs, strict=True)]
+        return (preds[0] if len(preds) == 1 else torch.stack(preds).mean(dim=0)).numpy()
+    finally:
+        torch.set_num_threads(threads)
 
 
 Model = MotionNet | MotionEnsemble

@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,12 +98,12 @@ def rest_expression(clip: MotionClip, band: float = REST_BAND) -> np.ndarray:
     return clip.expression[closed].mean(axis=0)
 
 
-def smoothed_prediction(model: Model, clip: MotionClip) -> np.ndarray:
-    """[T, K] the model's expression for the clip's audio, smoothed as animate does."""
+def smoothed_prediction(model: Model, blocks: Any, fps: float) -> np.ndarray:
+    """[T, K] the model's expression for window blocks (`SpeechFeatures.iter_windows`, or [clip.windows]),
+    smoothed by OUTPUT_SMOOTHING_S as animate does."""
     from scipy.ndimage import gaussian_filter1d
 
-    return gaussian_filter1d(model.predict([clip.windows]), sigma=OUTPUT_SMOOTHING_S * clip.fps, axis=0,
-                             mode="nearest")
+    return gaussian_filter1d(model.predict(blocks), sigma=OUTPUT_SMOOTHING_S * fps, axis=0, mode="nearest")
 
 
 @dataclass
@@ -116,7 +117,7 @@ class MouthRange:
 
 
 def mouth_range(model: Model, clip: MotionClip) -> MouthRange:
-    pred = smoothed_prediction(model, clip)
+    pred = smoothed_prediction(model, [clip.windows], clip.fps)
     speaking = np.asarray(clip.activity) > 0
     if speaking.sum() < 16:
         speaking = np.ones(len(clip), bool)
