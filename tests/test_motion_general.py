@@ -67,8 +67,9 @@ def test_train_general_resumes_after_an_interruption(folder: Path, monkeypatch) 
     model, meta = load_checkpoint(out)
     assert isinstance(model, MotionEnsemble) and len(model.members) == 3
     assert meta["kind"] == "general" and meta["profiles"] == 2 and meta["steps"] == 60
-    assert meta["members"] == [{"warps": [], "seed": 0}, {"warps": list(VTLP_WARPS), "seed": 0},
-                               {"warps": [], "seed": 1}]
+    assert meta["members"] == [{"warps": [], "seed": 0, "formants": False},
+                               {"warps": list(VTLP_WARPS), "seed": 0, "formants": False},
+                               {"warps": [], "seed": 1, "formants": False}]
     # members differ: the warped crops, the other seed
     states = [m.state_dict()["head.weight"] for m in model.members]
     assert not torch.equal(states[0], states[1]) and not torch.equal(states[0], states[2])

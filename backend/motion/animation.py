@@ -178,7 +178,8 @@ def animate_samples(model: Model, meta: dict, samples: np.ndarray, fps: float, p
     if pose_mode not in POSE_MODES:
         raise UserError(f"unknown pose mode {pose_mode!r}", hint=f"use one of {', '.join(POSE_MODES)}")
     progress.stage("audio features")
-    feats = features.speech_features(samples, phonetic=phonetics and model.uses_phonetics, decode=decode)
+    feats = features.speech_features(samples, phonetic=phonetics and model.uses_phonetics, decode=decode,
+                                     formants=model.uses_formants)
     n = features.frame_count(feats.duration_s, fps)
     progress.stage("predicting expression")
     expr = smoothed_prediction(model, feats.iter_windows(n, fps), fps)

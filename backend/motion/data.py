@@ -16,6 +16,7 @@ from backend.core.errors import UserError
 from backend.face.profile import load_profile
 from backend.motion import features, phonetics
 from backend.motion.blinks import POPULATION, BlinkStats, blink_shape_from_basis, measure_blink_track
+from backend.motion.formants import formant_rows
 from backend.motion.mouth import MouthModel
 
 FEATURE_CACHE = "motion_features.npz"  # per-profile cache of the speech features (train-general re-reads them)
@@ -60,26 +61,35 @@ def read_manifest(profile: Path) -> dict:
 
 
 def cached_speech_features(profile: Path) -> features.SpeechFeatures:
-    """The profile's speech features with phonetic columns, cached in the profile (keyed by the audio's
+    """The profile's speech features with phonetic and formant columns, cached in the profile (keyed by the audio's
     bytes and the feature version), so a re-run of train-general over 1000 clips does not decode them again."""
     wav = profile / "audio.wav"
     key = f"{FEATURE_CACHE_VERSION}:{hashlib.sha256(wav.read_bytes()).hexdigest()}"
     cache = profile / FEATURE_CACHE
+    feats = None
     if cache.is_file():
         try:
             with np.load(cache, allow_pickle=False) as z:
                 if str(z["key"]) == key:
-                    return features.SpeechFeatures(mfcc=z["mfcc"], activity=z["activity"],
-                                                   duration_s=float(z["duration_s"]), gain_db=float(z["gain_db"]),
-                                                   silence_row=z["silence_row"], phonetic=z["phonetic"])
+                    feats = features.SpeechFeatures(
+                        mfcc=z["mfcc"], activity=z["activity"], duration_s=float(z["duration_s"]),
+                        gain_db=float(z["gain_db"]), silence_row=z["silence_row"], phonetic=z["phonetic"],
+                        formants=z["formants"] if "formants" in z.files else None)
+            if feats.formants is not None:
+                return feats
+            # a cache from before the formant columns: add them, keep the (slow) phone decode
+            feats.formants = formant_rows(features.normalize_loudness(features.load_speech(wav))[0],
+                                          len(feats.mfcc))
         except (OSError, ValueError, KeyError):
-            pass  # unreadable or stale: recompute below
-    feats = features.speech_features(features.load_speech(wav), phonetic=True)
+            feats = None  # unreadable or stale: recompute below
+    if feats is None:
+        feats = features.speech_features(features.load_speech(wav), phonetic=True, formants=True)
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             np.savez(fh, key=key, mfcc=feats.mfcc, activity=feats.activity, duration_s=feats.duration_s,
-                     gain_db=feats.gain_db, silence_row=feats.silence_row, phonetic=feats.phonetic)
+                     gain_db=feats.gain_db, silence_row=feats.silence_row, phonetic=feats.phonetic,
+                     formants=feats.formants)
         os.replace(tmp, cache)
     except OSError:  # a read-only profile: features are still returned, just not cached
         tmp.unlink(missing_ok=True)
@@ -91,15 +101,16 @@ _WARPED: dict[tuple[str, float], features.SpeechFeatures] = {}
 
 def warped_features(profile: Path, warps: Sequence[float]) -> list[features.SpeechFeatures]:
     """The profile's speech features with the MFCCs computed under each vocal-tract-length warp
-    (features.warp_frequency) and the phonetic columns as they are. Kept in memory per process (100 rows a
+    (features.warp_frequency) and the phonetic and formant columns as they are. Kept in memory per process (100 rows a
     second, small), since a training run reloads its shards many times; windows are cut per crop."""
     missing = [float(a) for a in warps if (str(profile), float(a)) not in _WARPED]
     if missing:  # decode the audio and read the phonetic columns once for all the warps
         samples = features.load_speech(profile / "audio.wav")
-        phonetic = cached_speech_features(profile).phonetic
+        plain = cached_speech_features(profile)
         for alpha in missing:
             warped = features.speech_features(samples, warp=alpha)
-            warped.phonetic = phonetic
+            # the warp moves the mel filters, not the audio; z-scored log formants would not move under it anyway
+            warped.phonetic, warped.formants = plain.phonetic, plain.formants
             _WARPED[(str(profile), alpha)] = warped
     return [_WARPED[(str(profile), float(a))] for a in warps]
 

@@ -220,13 +220,20 @@ class SpeechFeatures:
     gain_db: float
     silence_row: np.ndarray  # the feature vector of digital silence (after the same normalisation)
     phonetic: np.ndarray | None = None  # [N, phonetics.DIM] articulatory values, appended after the MFCCs
+    formants: np.ndarray | None = None  # [N, formants.DIM] normalised formants, after the phonetic columns
 
     @property
     def dim(self) -> int:
+        from backend.motion import formants, phonetics
+
+        if self.formants is not None:
+            return FEATURE_DIM + phonetics.DIM + formants.DIM
         return self.mfcc.shape[1] + (0 if self.phonetic is None else self.phonetic.shape[1])
 
     def windows(self, n_frames: int, fps: float, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """[stop-start, WINDOW, dim] windows for output frames start..stop (silence outside audio)."""
+        """[stop-start, WINDOW, dim] windows for output frames start..stop (silence outside audio). Columns:
+        MFCCs, phonetic values, formants; with formants but no phonetic values the phonetic columns are NaN,
+        which a model reads as blank (MotionNet.embed_windows)."""
         stop = n_frames if stop is None else stop
         centres = frame_centres(n_frames, fps)[start:stop]
         idx = centres[:, None] + np.arange(-(WINDOW // 2), WINDOW - WINDOW // 2)[None, :]
@@ -237,8 +244,17 @@ class SpeechFeatures:
         if self.phonetic is not None:
             from backend.motion.phonetics import SILENCE_ROW
 
-            out[inside, FEATURE_DIM:] = self.phonetic[idx[inside]]
-            out[~inside, FEATURE_DIM:] = SILENCE_ROW
+            p = slice(FEATURE_DIM, FEATURE_DIM + self.phonetic.shape[1])
+            out[inside, p] = self.phonetic[idx[inside]]
+            out[~inside, p] = SILENCE_ROW
+        if self.formants is not None:
+            from backend.motion import formants
+
+            f = slice(self.dim - formants.DIM, self.dim)
+            if self.phonetic is None:
+                out[..., FEATURE_DIM:f.start] = np.nan
+            out[inside, f] = self.formants[idx[inside]]
+            out[~inside, f] = formants.SILENCE_ROW
         return out
 
     def iter_windows(self, n_frames: int, fps: float, block: int = 2048) -> Iterator[np.ndarray]:
@@ -273,9 +289,10 @@ def start_phonetics(samples: np.ndarray) -> PhoneticDecode:
 
 
 def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False,
-                    decode: PhoneticDecode | None = None, warp: float = 1.0) -> SpeechFeatures:
+                    decode: PhoneticDecode | None = None, warp: float = 1.0,
+                    formants: bool = False) -> SpeechFeatures:
     """Loudness-normalise and featurise 16 kHz mono speech (with `phonetic`, add backend.motion.phonetics' values,
-    from `decode` when `start_phonetics` already started them).
+    from `decode` when `start_phonetics` already started them; with `formants`, backend.motion.formants' values).
 
     Cepstral mean normalisation (the mean static MFCC over speech-active frames is subtracted) removes
     the recording channel (microphone, room), which is what lets a model trained on the target clip's audio
@@ -299,5 +316,10 @@ def speech_features(samples: np.ndarray, sr: int = SR, phonetic: bool = False,
         from backend.motion.phonetics import PhoneticDecode, silence_away_from_speech
 
         phones = silence_away_from_speech((decode or PhoneticDecode(samples)).rows(len(feats)), act)
+    formant_values = None
+    if formants:
+        from backend.motion.formants import formant_rows
+
+        formant_values = formant_rows(samples, len(feats))
     return SpeechFeatures(mfcc=feats, activity=act, duration_s=len(samples) / SR, gain_db=gain_db,
-                          silence_row=_silence_features(warp) - offset, phonetic=phones)
+                          silence_row=_silence_features(warp) - offset, phonetic=phones, formants=formant_values)

@@ -34,7 +34,7 @@ from backend.motion.data import (
     load_clip,
     read_manifest,
 )
-from backend.motion.model import MotionConfig, MotionEnsemble, MotionNet, save_checkpoint
+from backend.motion.model import FORMANT_FEAT_DIM, MotionConfig, MotionEnsemble, MotionNet, save_checkpoint
 from backend.motion.people import leave_out, person_of, sampling_weights, spread_over_people
 from backend.motion.train import History, LossWeights, TrainConfig, plot_histories, train
 
@@ -44,14 +44,20 @@ GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02,
 
 @dataclass(frozen=True)
 class Member:
-    """One network of the general ensemble: the vocal-tract warps its crops may read (none: plain audio) and
-    the offset added to the run's seed (its initial weights and crop order)."""
+    """One network of the general ensemble: the vocal-tract warps its crops may read (none: plain audio),
+    the offset added to the run's seed (its initial weights and crop order) and whether it also reads the
+    formant columns (backend/motion/formants.py)."""
 
     warps: tuple[float, ...] = ()
     seed: int = 0
+    formants: bool = False
 
     def label(self) -> str:
-        return ("vocal-tract-warped" if self.warps else "plain") + (f", seed +{self.seed}" if self.seed else "")
+        return (("vocal-tract-warped" if self.warps else "plain") + (", formants" if self.formants else "")
+                + (f", seed +{self.seed}" if self.seed else ""))
+
+    def config(self, n_expr: int) -> MotionConfig:
+        return MotionConfig(n_expr=n_expr, feat_dim=FORMANT_FEAT_DIM) if self.formants else MotionConfig(n_expr)
 
 
 # the ensemble (docs/motion.md): a network on the plain audio, one whose crops read vocal-tract-length-warped
@@ -230,7 +236,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     nets, hists = [], []
     for i, member in enumerate(members):
         torch.manual_seed(seed + member.seed)  # the initial weights too: same data and seed, same model
-        net = MotionNet(MotionConfig(n_expr=n_expr))
+        net = MotionNet(member.config(n_expr))
         net.set_feature_stats(*stats)
         if i < len(done):
             net.load_state_dict(done[i]["state"])
@@ -276,7 +282,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
             "people": sorted(set(people)), "sampling_share": {k: round(v / total, 4) for k, v in share.items()},
             "frames": int(sum(frames)), "speech_only": True, "software_version": __version__}
     if len(members) > 1:
-        meta["members"] = [{"warps": list(m.warps), "seed": seed + m.seed} for m in members]
+        meta["members"] = [{"warps": list(m.warps), "seed": seed + m.seed, "formants": m.formants} for m in members]
     save_checkpoint(out, model, meta)
     plot_histories([(m.label(), h) for m, h in zip(members, hists, strict=True)],
                    out.with_name(out.stem + "_loss.png"), f"general motion model ({len(profiles)} clips)")

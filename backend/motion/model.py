@@ -23,9 +23,10 @@ from torch import nn
 
 from backend.core.atomic import save_torch
 from backend.core.errors import UserError
-from backend.motion import features, phonetics
+from backend.motion import features, formants, phonetics
 
 CHECKPOINT_FORMAT = "talking-head-motion"
+FORMANT_FEAT_DIM = features.FEATURE_DIM + phonetics.DIM + formants.DIM
 CHECKPOINT_VERSION = 2  # 2: ensembles ("members"); a single network is still written as version 1
 OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lips' bandwidth (docs/motion.md)
 
@@ -34,7 +35,8 @@ OUTPUT_SMOOTHING_S = 0.06  # the network's frame-to-frame noise is above the lip
 class MotionConfig:
     n_expr: int
     window: int = features.WINDOW
-    feat_dim: int = features.FEATURE_DIM + phonetics.DIM  # MFCC + deltas, then phonetic values (older models: 39)
+    # MFCC + deltas, then phonetic values (older models: 39), then formants (FORMANT_FEAT_DIM; a member's choice)
+    feat_dim: int = features.FEATURE_DIM + phonetics.DIM
     conv: int = 48  # channels of the window encoder
     hidden: int = 96  # per-frame embedding and total LSTM width (half per direction)
     dropout: float = 0.5  # heavy: ~10 s of data per person (measured: 0.25 -> 0.5 raised held-out r)
@@ -62,6 +64,11 @@ class MotionNet(nn.Module):
         """Whether the model reads backend.motion.phonetics' values after the MFCCs (models before it did not)."""
         return self.cfg.feat_dim > features.FEATURE_DIM
 
+    @property
+    def uses_formants(self) -> bool:
+        """Whether the model reads backend.motion.formants' values after the phonetic columns."""
+        return self.cfg.feat_dim >= FORMANT_FEAT_DIM
+
     def set_feature_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
         d = self.cfg.feat_dim
         self.feat_mean.copy_(torch.as_tensor(mean[:d], dtype=torch.float32))
@@ -70,11 +77,13 @@ class MotionNet(nn.Module):
     def embed_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """[B, T, W, F] windows -> [B, T, hidden] per-frame embeddings (no temporal context yet); feature
         columns past the model's `feat_dim` are ignored, so an MFCC-only model reads phonetic windows; missing
-        phonetic columns are blank (their training mean), which the model learned to handle (phonetic dropout)."""
+        or NaN columns are blank (their training mean), which the model learned to handle (phonetic dropout)."""
         windows = windows[..., : self.cfg.feat_dim]
         if windows.shape[-1] < self.cfg.feat_dim:  # MFCC-only windows: phonetic columns blank, as in training
             blank = self.feat_mean[windows.shape[-1]:].expand(*windows.shape[:-1], -1)
             windows = torch.cat([windows, blank], dim=-1)
+        if windows.shape[-1] > features.FEATURE_DIM and torch.isnan(windows[..., features.FEATURE_DIM]).any():
+            windows = torch.where(torch.isnan(windows), self.feat_mean, windows)  # no phone decode was run
         b, t, w, f = windows.shape
         x = (windows - self.feat_mean) / self.feat_std
         x = x.reshape(b * t, w, f).transpose(1, 2)  # Conv1d wants [N, channels, time]
@@ -101,8 +110,8 @@ class MotionEnsemble(nn.Module):
 
     def __init__(self, members: list[MotionNet]) -> None:
         super().__init__()
-        if not members or len({m.cfg.feat_dim for m in members}) != 1 or len({m.cfg.n_expr for m in members}) != 1:
-            raise ValueError("ensemble members must read the same features and predict the same coefficients")
+        if not members or len({m.cfg.n_expr for m in members}) != 1:
+            raise ValueError("ensemble members must predict the same coefficients")
         self.members = nn.ModuleList(members)
 
     @property
@@ -111,7 +120,11 @@ class MotionEnsemble(nn.Module):
 
     @property
     def uses_phonetics(self) -> bool:
-        return self.members[0].uses_phonetics
+        return any(m.uses_phonetics for m in self.members)
+
+    @property
+    def uses_formants(self) -> bool:
+        return any(m.uses_formants for m in self.members)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(windows) for m in self.members]).mean(dim=0)

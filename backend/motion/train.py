@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from backend.core.progress import QUIET, Progress
-from backend.motion import features
+from backend.motion import features, phonetics
 from backend.motion.data import MotionClip
 from backend.motion.model import MotionNet
 
@@ -130,7 +130,8 @@ def train(model: MotionNet, batches: Iterator[Batch], weights: LossWeights, cfg:
             x = x + 0.3 * cfg.feature_noise * model.feat_std * torch.randn(x.shape[0], 1, 1, x.shape[-1])
         if cfg.phonetic_dropout and model.uses_phonetics:
             drop = torch.rand(x.shape[0]) < cfg.phonetic_dropout
-            x[drop, ..., features.FEATURE_DIM:] = model.feat_mean[features.FEATURE_DIM:]
+            p = slice(features.FEATURE_DIM, features.FEATURE_DIM + phonetics.DIM)  # formants stay
+            x[drop, ..., p] = model.feat_mean[p]
         model.train()
         loss, _ = motion_loss(model(x), torch.from_numpy(expr), torch.from_numpy(valid), weights, cfg)
         opt.zero_grad(set_to_none=True)
