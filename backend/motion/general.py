@@ -51,9 +51,11 @@ class Member:
     warps: tuple[float, ...] = ()
     seed: int = 0
     formants: bool = False
+    centred: bool = False
 
     def label(self) -> str:
         return (("vocal-tract-warped" if self.warps else "plain") + (", formants" if self.formants else "")
+                + (", centred loss" if self.centred else "")
                 + (f", seed +{self.seed}" if self.seed else ""))
 
     def config(self, n_expr: int) -> MotionConfig:
@@ -262,7 +264,7 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
                 "history": asdict(h)})
 
         # the member's seed also drives its dropout and feature noise (train seeds torch with it)
-        hist = train(net, stream, weights, replace(cfg, seed=seed + member.seed), val=val, progress=progress,
+        hist = train(net, stream, weights, replace(cfg, seed=seed + member.seed, centred=member.centred), val=val, progress=progress,
                      on_checkpoint=checkpoint,
                      checkpoint_every=checkpoint_every, start_step=start, optimizer_state=opt_state, history=hist)
         done.append({"state": net.state_dict(), "history": asdict(hist)})

@@ -43,6 +43,9 @@ class TrainConfig:
     # share of training crops whose phonetic columns are blanked (set to their mean): the model must also
     # work from the MFCCs alone, so a voice the phone decoder hears badly does not derail it
     phonetic_dropout: float = 0.5
+    # score each crop's error around its own mean: the model learns how the face moves with the speech, not
+    # whose face it is (the 300-frame fine-tune supplies that)
+    centred: bool = False
     eval_every: int = 25
     patience: int = 16  # evaluations without improvement before stopping
     seed: int = 0
@@ -72,6 +75,8 @@ def motion_loss(pred: torch.Tensor, true: torch.Tensor, valid: torch.Tensor, w: 
     mask = valid.float().unsqueeze(-1)
     denom = mask.sum().clamp(min=1.0)
     err = pred - true
+    if cfg.centred:
+        err = err - (err * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
     coef = (err ** 2 * mask).sum() / denom / err.shape[-1] / w.coef_scale
     mouth_err = err @ w.mouth_basis
     mouth = (mouth_err ** 2 * mask).sum() / denom / mouth_err.shape[-1] / w.mouth_scale
