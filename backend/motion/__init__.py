@@ -1,6 +1,7 @@
 """Stage 2, audio to motion: speech to expression and head-pose tracks, one idea per file:
 
-- features: MFCC windows per output frame; phonetics: articulatory values from PocketSphinx's phone decoder
+- features: MFCC windows per output frame; phonetics: articulatory values from PocketSphinx's phone decoder;
+  formants: Praat's F1-F3 z-scored per recording (read by a member trained with them; none ships)
 - model: the network (feature windows -> conv -> BiLSTM -> expression) and its checkpoint file
 - data: profile -> training clip (speech-only targets, cached features); streaming batches over many profiles
 - people: person keys of training clips, the leave-out split, per-person sampling weights
