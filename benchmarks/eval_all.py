@@ -104,9 +104,8 @@ def document(results: list[dict]) -> str:
         "CPU; docs/render.md).", "",
         table(results), "",
         "`(seen)`: the general motion model (`models/motion.pt`) was trained on this clip, its test frames "
-        "included, so its mouth figures are not a measurement on an unseen person. For those, see "
-        "[motion.md](motion.md#measured-results): vlog_woman (never in any shipped model) and lecture_man with a "
-        "general model trained without it.", "",
+        "included, so its mouth figures are not a measurement on an unseen person. Clips without the mark are not "
+        "in its data; the leave-out figures on more people are in [motion.md](motion.md#measured-results).", "",
         f"Machine: {machine.get('cpu_count', '?')} CPU cores, torch {machine.get('torch', '?')}, "
         f"{machine.get('device', 'cpu')}; shared with other engineers' jobs while measuring (load averages at the "
         f"end of each clip: {', '.join(str(list(x)) for x in loads) or 'n/a'}), so the times are upper bounds. "
