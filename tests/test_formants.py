@@ -100,3 +100,28 @@ def test_formants_without_the_phone_decode_read_blank_phonetic_columns() -> None
     mixed = MotionEnsemble([net, MotionNet(MotionConfig(n_expr=4))])
     assert mixed.uses_formants
     assert mixed.predict([windows]).shape == (n, 4)
+
+
+def test_feature_cache_adds_formants_to_an_old_cache_and_recomputes_a_stale_one(tmp_path) -> None:
+    from backend.motion.data import FEATURE_CACHE, cached_speech_features
+    from backend.motion.synthetic import write_profile
+
+    profile = write_profile(tmp_path / "p", duration_s=3.0, seed=2)
+    fresh = cached_speech_features(profile)
+    assert fresh.formants is not None and fresh.formants.shape == (len(fresh.mfcc), formants.DIM)
+    cache = profile / FEATURE_CACHE
+    with np.load(cache) as z:
+        saved = dict(z)
+    # a cache written before the formant columns: they are added, the phone rows are kept, not decoded again
+    marked = np.full_like(saved["phonetic"], 0.5)
+    old = {k: v for k, v in saved.items() if k != "formants"} | {"phonetic": marked}
+    np.savez(cache, **old)
+    upgraded = cached_speech_features(profile)
+    np.testing.assert_array_equal(upgraded.phonetic, marked)
+    np.testing.assert_allclose(upgraded.formants, fresh.formants)
+    with np.load(cache) as z:
+        assert "formants" in z.files
+    # another feature version or audio: everything is computed again
+    np.savez(cache, **(saved | {"key": np.array("stale"), "phonetic": marked}))
+    again = cached_speech_features(profile)
+    np.testing.assert_array_equal(again.phonetic, fresh.phonetic)

@@ -66,24 +66,13 @@ def cached_speech_features(profile: Path) -> features.SpeechFeatures:
     wav = profile / "audio.wav"
     key = f"{FEATURE_CACHE_VERSION}:{hashlib.sha256(wav.read_bytes()).hexdigest()}"
     cache = profile / FEATURE_CACHE
-    feats = None
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as z:
-                if str(z["key"]) == key:
-                    feats = features.SpeechFeatures(
-                        mfcc=z["mfcc"], activity=z["activity"], duration_s=float(z["duration_s"]),
-                        gain_db=float(z["gain_db"]), silence_row=z["silence_row"], phonetic=z["phonetic"],
-                        formants=z["formants"] if "formants" in z.files else None)
-            if feats.formants is not None:
-                return feats
-            # a cache from before the formant columns: add them, keep the (slow) phone decode
-            feats.formants = formant_rows(features.normalize_loudness(features.load_speech(wav))[0],
-                                          len(feats.mfcc))
-        except (OSError, ValueError, KeyError):
-            feats = None  # unreadable or stale: recompute below
+    feats = _read_feature_cache(cache, key)
     if feats is None:
         feats = features.speech_features(features.load_speech(wav), phonetic=True, formants=True)
+    elif feats.formants is None:  # a cache from before the formant columns: add them, keep the slow phone decode
+        feats.formants = formant_rows(features.normalize_loudness(features.load_speech(wav))[0], len(feats.mfcc))
+    else:
+        return feats
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -94,6 +83,20 @@ def cached_speech_features(profile: Path) -> features.SpeechFeatures:
     except OSError:  # a read-only profile: features are still returned, just not cached
         tmp.unlink(missing_ok=True)
     return feats
+
+
+def _read_feature_cache(cache: Path, key: str) -> features.SpeechFeatures | None:
+    """The cached features when the cache exists and matches `key`; None when it is missing, stale or unreadable."""
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            return features.SpeechFeatures(
+                mfcc=z["mfcc"], activity=z["activity"], duration_s=float(z["duration_s"]),
+                gain_db=float(z["gain_db"]), silence_row=z["silence_row"], phonetic=z["phonetic"],
+                formants=z["formants"] if "formants" in z.files else None)
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 _WARPED: dict[tuple[str, float], features.SpeechFeatures] = {}

@@ -21,8 +21,8 @@ DIM = len(COLUMNS)
 SILENCE_ROW = np.zeros(DIM, np.float32)  # mean formants, unvoiced
 MAX_FORMANT_HZ = 5500.0  # Praat's recommendation for a voice of unknown sex (5000 for a man)
 MIN_VOICED = 50  # 0.5 s of voicing to estimate a speaker's own formant statistics
-# log-formant mean and std of adult speech (Peterson & Barney 1952 vowels, men and women pooled), used when a
-# recording has too little voicing for its own statistics
+# rough adult log-formant mean and spread (round numbers of the order of Peterson & Barney's 1952 vowel means,
+# not fitted to data), used only when a recording has too little voicing for its own statistics
 POPULATION_MEAN = np.log(np.array([530.0, 1650.0, 2600.0]))
 POPULATION_STD = np.array([0.35, 0.30, 0.12])
 

@@ -45,8 +45,8 @@ GENERAL = TrainConfig(steps=3000, batch=16, crop=64, lr=2e-3, weight_decay=0.02,
 @dataclass(frozen=True)
 class Member:
     """One network of the general ensemble: the vocal-tract warps its crops may read (none: plain audio),
-    the offset added to the run's seed (its initial weights and crop order) and whether it also reads the
-    formant columns (backend/motion/formants.py)."""
+    the offset added to the run's seed (its initial weights and crop order), whether it also reads the
+    formant columns (backend/motion/formants.py) and whether its loss is crop-centred (TrainConfig.centred)."""
 
     warps: tuple[float, ...] = ()
     seed: int = 0
