@@ -1,5 +1,5 @@
 """eval-motion with a variant of the personalisation fine-tune (docs/motion.md: "Fixed-length fine-tune",
-"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head", "Slower fine-tune with a finer early stop"),
+"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head", "Slower fine-tune with a finer early stop", "Replaying general data in the fine-tune"),
 scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
 
 - `fixed`: FINETUNE run for --steps steps with no early stop, the last weights kept;
@@ -7,9 +7,13 @@ scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
   kept when nothing after them scores lower;
 - `frozen`: the --freeze modules of MotionNet keep the general model's weights, the rest is fine-tuned;
 - `slow`: FINETUNE with --lr, at most --steps steps, a held-out evaluation every --eval-every steps and
-  --patience evaluations without improvement.
+  --patience evaluations without improvement;
+- `replay`: every fine-tune batch also holds --replay-crops crops of the general model's own training clips
+  (--replay-data, a train-general folder, analyzed into --profiles; --leave-out people removed, drawn with
+  train-general's sampling weights), so the 255 frames adapt the model without pulling it off what the
+  general data taught it; the early stop still watches the person's 45 held-out frames.
 
-    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen,slow} PROFILE OUT_DIR GENERAL --seed S
+    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen,slow,replay} PROFILE OUT_DIR GENERAL --seed S
 
 Prints one JSON line: the step kept, mouth_corr, mouth_open_std_ratio, mouth_lmd_reduction, jerk_ratio.
 """
@@ -23,9 +27,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from backend.motion import personalization
+from backend.core.progress import QUIET
+from backend.motion import general, personalization
 from backend.motion import train as training
 from backend.motion.evaluation import evaluate_profile
 from backend.motion.personalization import FINETUNE
@@ -56,9 +62,32 @@ def frozen_train(modules: list[str]):  # noqa: ANN201 - returns train with the s
     return train_frozen
 
 
+def replay_batches(data: Path, profiles_dir: Path | None, leave_out: list[str], crops: int, crop: int, seed: int):  # noqa: ANN201
+    """personalization.sample_batch with `crops` general-data crops appended to every batch."""
+    from backend.motion.data import ProfileStream, read_manifest
+    from backend.motion.people import person_of, sampling_weights
+
+    profiles = general.collect_profiles(data, profiles_dir or general.default_profiles_dir(), [], QUIET,
+                                        leave_out_people=leave_out or None)
+    profiles.sort(key=general._content_key)
+    people = [person_of(general._source(p)) for p in profiles]
+    frames = [int(read_manifest(p).get("frame_count", 1)) for p in profiles]
+    stream = iter(ProfileStream(profiles, crops, crop, shard=2048, seed=seed, weights=sampling_weights(people, frames)))
+    plain = personalization.sample_batch
+
+    def with_replay(clips, batch, crop_, rng):  # noqa: ANN001, ANN202 - sample_batch's signature
+        w, e, v = plain(clips, batch, crop_, rng)
+        gw, ge, gv = next(stream)
+        n = min(w.shape[1], gw.shape[1])
+        return (np.concatenate([w[:, :n], gw[:, :n, ..., : w.shape[-1]]]), np.concatenate([e[:, :n], ge[:, :n]]),
+                np.concatenate([v[:, :n], gv[:, :n]]))
+
+    return with_replay
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("variant", choices=["fixed", "step0", "frozen", "slow"])
+    ap.add_argument("variant", choices=["fixed", "step0", "frozen", "slow", "replay"])
     ap.add_argument("profile", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("general", type=Path, help="general model the personal one starts from (never saw the person)")
@@ -69,6 +98,10 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=10, help="slow: steps between held-out evaluations")
     ap.add_argument("--patience", type=int, default=25, help="slow: evaluations without improvement")
     ap.add_argument("--freeze", nargs="+", default=["encoder", "embed"], help="frozen: MotionNet modules kept")
+    ap.add_argument("--replay-data", type=Path, help="replay: the general model's train-general folder")
+    ap.add_argument("--profiles", type=Path, help="replay: its analysis cache (train-general's --profiles)")
+    ap.add_argument("--leave-out", action="append", default=[], help="replay: people the general model left out")
+    ap.add_argument("--replay-crops", type=int, default=6, help="replay: general-data crops per batch")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = None
@@ -78,6 +111,11 @@ def main() -> None:
         cfg = replace(FINETUNE, steps=args.steps, patience=10**6)
     elif args.variant == "slow":
         cfg = replace(FINETUNE, lr=args.lr, steps=args.steps, eval_every=args.eval_every, patience=args.patience)
+    elif args.variant == "replay":
+        if args.replay_data is None:
+            ap.error("replay needs --replay-data")
+        personalization.sample_batch = replay_batches(args.replay_data, args.profiles, args.leave_out,
+                                                      args.replay_crops, FINETUNE.crop, args.seed)
     elif args.variant == "step0":
         personalization.train = train_from_step0
     else:
