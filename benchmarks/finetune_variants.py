@@ -1,5 +1,6 @@
 """eval-motion with a variant of the personalisation fine-tune (docs/motion.md: "Fixed-length fine-tune",
-"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head", "Slower fine-tune with a finer early stop", "Replaying general data in the fine-tune"),
+"The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head", "Slower fine-tune with a finer early stop", "Replaying general data in the fine-tune",
+"Refitting on all 300 frames"),
 scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
 
 - `fixed`: FINETUNE run for --steps steps with no early stop, the last weights kept;
@@ -11,9 +12,12 @@ scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
 - `replay`: every fine-tune batch also holds --replay-crops crops of the general model's own training clips
   (--replay-data, a train-general folder, analyzed into --profiles; --leave-out people removed, drawn with
   train-general's sampling weights), so the 255 frames adapt the model without pulling it off what the
-  general data taught it; the early stop still watches the person's 45 held-out frames.
+  general data taught it; the early stop still watches the person's 45 held-out frames;
+- `refit`: the fine-tune runs as now to find its best step k, then the member starts again from the general
+  weights and is trained for k steps on all the training frames, the 45 held-out ones included (same
+  learning-rate schedule, stopped at step k).
 
-    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen,slow,replay} PROFILE OUT_DIR GENERAL --seed S
+    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen,slow,replay,refit} PROFILE OUT_DIR GENERAL --seed S
 
 Prints one JSON line: the step kept, mouth_corr, mouth_open_std_ratio, mouth_lmd_reduction, jerk_ratio.
 """
@@ -21,9 +25,11 @@ Prints one JSON line: the step kept, mouth_corr, mouth_open_std_ratio, mouth_lmd
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import itertools
 import json
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,9 +91,26 @@ def replay_batches(data: Path, profiles_dir: Path | None, leave_out: list[str], 
     return with_replay
 
 
+def refit_train(model, batches, weights, cfg, val=None, **kwargs):  # noqa: ANN001, ANN201 - train's signature
+    start = copy.deepcopy(model.state_dict())
+    hist = training.train(model, batches, weights, cfg, val=val, **kwargs)
+    if val is None or hist.best_step == 0:
+        return hist
+    model.load_state_dict(start)
+    whole, rng = val[0], random.Random(cfg.seed + 1)
+
+    def whole_batches():  # k batches of the whole clip, then stop: the schedule stays the 600-step one
+        for _ in range(hist.best_step):
+            yield personalization.sample_batch([whole], cfg.batch, cfg.crop, rng)
+
+    with contextlib.suppress(StopIteration):
+        training.train(model, whole_batches(), weights, cfg)
+    return hist
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("variant", choices=["fixed", "step0", "frozen", "slow", "replay"])
+    ap.add_argument("variant", choices=["fixed", "step0", "frozen", "slow", "replay", "refit"])
     ap.add_argument("profile", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("general", type=Path, help="general model the personal one starts from (never saw the person)")
@@ -116,6 +139,8 @@ def main() -> None:
             ap.error("replay needs --replay-data")
         personalization.sample_batch = replay_batches(args.replay_data, args.profiles, args.leave_out,
                                                       args.replay_crops, FINETUNE.crop, args.seed)
+    elif args.variant == "refit":
+        personalization.train = refit_train
     elif args.variant == "step0":
         personalization.train = train_from_step0
     else:
