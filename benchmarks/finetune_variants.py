@@ -71,12 +71,10 @@ def frozen_train(modules: list[str]):  # noqa: ANN201 - returns train with the s
 def replay_batches(data: Path, profiles_dir: Path | None, leave_out: list[str], crops: int, crop: int, seed: int):  # noqa: ANN201
     """personalization.sample_batch with `crops` general-data crops appended to every batch."""
     from backend.motion.data import ProfileStream, read_manifest
-    from backend.motion.people import person_of, sampling_weights
+    from backend.motion.people import sampling_weights
 
-    profiles = general.collect_profiles(data, profiles_dir or general.default_profiles_dir(), [], QUIET,
-                                        leave_out_people=leave_out or None)
-    profiles.sort(key=general._content_key)
-    people = [person_of(general._source(p)) for p in profiles]
+    profiles, people = general.in_training_order(general.collect_profiles(
+        data, profiles_dir or general.default_profiles_dir(), [], QUIET, leave_out_people=leave_out or None))
     frames = [int(read_manifest(p).get("frame_count", 1)) for p in profiles]
     stream = iter(ProfileStream(profiles, crops, crop, shard=2048, seed=seed, weights=sampling_weights(people, frames)))
     plain = personalization.sample_batch
@@ -85,8 +83,7 @@ def replay_batches(data: Path, profiles_dir: Path | None, leave_out: list[str], 
         w, e, v = plain(clips, batch, crop_, rng)
         gw, ge, gv = next(stream)
         n = min(w.shape[1], gw.shape[1])
-        return (np.concatenate([w[:, :n], gw[:, :n, ..., : w.shape[-1]]]), np.concatenate([e[:, :n], ge[:, :n]]),
-                np.concatenate([v[:, :n], gv[:, :n]]))
+        return tuple(np.concatenate([a[:, :n], b[:, :n]]) for a, b in ((w, gw), (e, ge), (v, gv)))
 
     return with_replay
 

@@ -34,8 +34,7 @@ from backend.motion.model import load_checkpoint, members_of, save_checkpoint
 def segment_lengths(profiles_dir: Path, data_dir: Path, leave_out: list[str]) -> list[int]:
     """The held-out parts' lengths in the order general._val_clip joins them."""
     profiles = general.collect_profiles(data_dir, profiles_dir, [], QUIET, leave_out_people=leave_out or None)
-    profiles.sort(key=general._content_key)
-    people = [general.person_of(general._source(p)) for p in profiles]
+    profiles, people = general.in_training_order(profiles)
     lengths = [holdout_frames(len(load_clip(p)), general.VAL_FRACTION) for p in general._val_profiles(profiles, people)]
     return [n for n in lengths if n]
 
@@ -71,7 +70,7 @@ def main() -> None:
 
     def evaluate(model, clip, val, w, cfg):  # noqa: ANN001, ANN202 - training.evaluate's signature
         loss = plain_evaluate(model, clip, val, w, cfg)
-        if not records or (records[-1] and model is not records[-1][-1]["model"]):
+        if not records or model is not records[-1][-1]["model"]:  # the next member's first evaluation
             records.append([])
         records[-1].append({"model": model, "l2": loss, "corr": opening_corr(model, clip, lengths),
                             "state": copy.deepcopy(model.state_dict())})

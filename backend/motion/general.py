@@ -206,16 +206,12 @@ def train_general(data_dir: Path, out: Path, profiles_dir: Path | None = None, s
     Returns the model file, each member's loss history and the profiles used."""
     profiles = collect_profiles(Path(data_dir), Path(profiles_dir or default_profiles_dir()), exclude or [],
                                 progress, retry_failed, leave_out_people, max_clips_per_person)
-    # a fixed order by content (the sampler draws from it): the same clips give the same model whatever
-    # their folder layout, file names or cache state
-    profiles.sort(key=_content_key)
-    sources = {p: _source(p) for p in profiles}
+    profiles, people = in_training_order(profiles)
     manifests = [read_manifest(p) for p in profiles]
     models = {m.get("face_model") for m in manifests}
     if len(models) > 1:
         raise UserError(f"the profiles use different face models {sorted(map(str, models))}",
                         hint="re-analyze them with one face model")
-    people = [person_of(sources[p]) for p in profiles]
     frames = [int(m.get("frame_count", 1)) for m in manifests]
     cfg = replace(GENERAL, seed=seed, steps=steps or GENERAL.steps)
     progress.stage("loading feature statistics")
@@ -302,6 +298,13 @@ def _save_partial(partial: Path, steps: int, members: tuple[Member, ...], n_expr
 
     save_torch(partial, {"config": asdict(MotionConfig(n_expr=n_expr)), "steps": steps,
                          "members": [asdict(m) for m in members], "done": done, **current})
+
+
+def in_training_order(profiles: list[Path]) -> tuple[list[Path], list[str]]:
+    """The profiles in train-general's fixed order by content (the sampler draws from it: the same clips give
+    the same model whatever their folder layout, file names or cache state), with each one's person key."""
+    ordered = sorted(profiles, key=_content_key)
+    return ordered, [person_of(_source(p)) for p in ordered]
 
 
 def _content_key(profile: Path) -> tuple[str, str]:
