@@ -1,6 +1,6 @@
 """eval-motion with a variant of the personalisation fine-tune (docs/motion.md: "Fixed-length fine-tune",
 "The general model itself as a candidate of the early stop", "Fine-tuning only the LSTM and the head", "Slower fine-tune with a finer early stop", "Replaying general data in the fine-tune",
-"Refitting on all 300 frames"),
+"Refitting on all 300 frames", "Speed-perturbed copies of the person's frames"),
 scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
 
 - `fixed`: FINETUNE run for --steps steps with no early stop, the last weights kept;
@@ -15,9 +15,12 @@ scored exactly as `eval-motion` scores (the same motion_report.json in OUT_DIR):
   general data taught it; the early stop still watches the person's 45 held-out frames;
 - `refit`: the fine-tune runs as now to find its best step k, then the member starts again from the general
   weights and is trained for k steps on all the training frames, the 45 held-out ones included (same
-  learning-rate schedule, stopped at step k).
+  learning-rate schedule, stopped at step k);
+- `plain`: the unchanged fine-tune (the baseline the others are compared with, run by the same script);
+- `speed`: the fine-tune's crops are drawn from the training frames and from copies of them at --speeds
+  (the audio resampled to play f times as fast, the fitted expression resampled in time with it).
 
-    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {fixed,step0,frozen,slow,replay,refit} PROFILE OUT_DIR GENERAL --seed S
+    PYTHONPATH=$PWD python benchmarks/finetune_variants.py {plain,fixed,step0,frozen,slow,replay,refit,speed} PROFILE OUT_DIR GENERAL --seed S
 
 Prints one JSON line: the step kept, mouth_corr, mouth_open_std_ratio, mouth_lmd_reduction, jerk_ratio.
 """
@@ -105,9 +108,51 @@ def refit_train(model, batches, weights, cfg, val=None, **kwargs):  # noqa: ANN0
     return hist
 
 
+def speed_copy(profile: Path, clip, factor: float):  # noqa: ANN001, ANN201 - MotionClip in, MotionClip out
+    """`clip` (the first frames of the profile) as heard at `factor` times the speed: the audio up to the clip's
+    end (+ half a window) resampled, the targets interpolated at the original times j * factor / fps."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    from backend.motion import features
+    from backend.motion.clock import SR
+
+    n, fps = len(clip), clip.fps
+    samples = features.load_speech(profile / "audio.wav")[: int((n / fps + 0.15) * SR)]
+    ratio = Fraction(factor).limit_denominator(100)  # new length = old / factor
+    feats = features.speech_features(resample_poly(samples, ratio.denominator, ratio.numerator).astype(np.float32),
+                                     phonetic=True, formants=True)
+    src = np.arange(int((n - 1) / factor) + 1) * factor  # original frame each copy frame shows
+    i0 = np.minimum(np.floor(src).astype(int), n - 1)
+    i1, a = np.minimum(i0 + 1, n - 1), (src - np.floor(src))[:, None].astype(np.float32)
+
+    def lerp(x):  # noqa: ANN001, ANN202
+        return None if x is None else ((1 - a) * x[i0].reshape(len(src), -1) + a * x[i1].reshape(len(src), -1)
+                                       ).reshape((len(src),) + x.shape[1:]).astype(np.float32)
+
+    m = len(src)
+    return replace(clip, name=f"{clip.name}@{factor}", windows=feats.windows(m, fps)[:, :, :clip.windows.shape[2]],
+                   activity=feats.frame_activity(m, fps), expression=lerp(clip.expression), pose=lerp(clip.pose),
+                   valid=clip.valid[i0] & clip.valid[i1], blink_weight=lerp(clip.blink_weight), warped=[])
+
+
+def speed_batches(profile: Path, speeds: list[float]):  # noqa: ANN201 - sample_batch's signature
+    """personalization.sample_batch over the training clip and its speed-perturbed copies (made once)."""
+    plain, copies = personalization.sample_batch, {}
+
+    def with_copies(clips, batch, crop_, rng):  # noqa: ANN001, ANN202
+        key = tuple(id(c) for c in clips)
+        if key not in copies:
+            copies[key] = list(clips) + [speed_copy(profile, c, f) for c in clips for f in speeds]
+        return plain(copies[key], batch, crop_, rng)
+
+    return with_copies
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("variant", choices=["fixed", "step0", "frozen", "slow", "replay", "refit"])
+    ap.add_argument("variant", choices=["plain", "fixed", "step0", "frozen", "slow", "replay", "refit", "speed"])
     ap.add_argument("profile", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("general", type=Path, help="general model the personal one starts from (never saw the person)")
@@ -122,6 +167,7 @@ def main() -> None:
     ap.add_argument("--profiles", type=Path, help="replay: its analysis cache (train-general's --profiles)")
     ap.add_argument("--leave-out", action="append", default=[], help="replay: people the general model left out")
     ap.add_argument("--replay-crops", type=int, default=6, help="replay: general-data crops per batch")
+    ap.add_argument("--speeds", type=float, nargs="+", default=[0.9, 1.1], help="speed: the copies' speed factors")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = None
@@ -136,11 +182,13 @@ def main() -> None:
             ap.error("replay needs --replay-data")
         personalization.sample_batch = replay_batches(args.replay_data, args.profiles, args.leave_out,
                                                       args.replay_crops, FINETUNE.crop, args.seed)
+    elif args.variant == "speed":
+        personalization.sample_batch = speed_batches(args.profile, args.speeds)
     elif args.variant == "refit":
         personalization.train = refit_train
     elif args.variant == "step0":
         personalization.train = train_from_step0
-    else:
+    elif args.variant == "frozen":
         personalization.train = frozen_train(args.freeze)
     report = evaluate_profile(args.profile, args.out, train_frames=args.train_frames, general=args.general,
                               seed=args.seed, cfg=cfg)
